@@ -1,0 +1,59 @@
+# Two commands on a fresh Debian 12 machine (as root): `make lab`, `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+VENV := .venv
+PY := $(VENV)/bin/python
+LAB_NODES ?= 3
+# The virtualenv is rebuilt when the dependency ranges change.
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export LAB_NODES
+
+.PHONY: lab lab-up lab-down test lint unit integration molecule bench venv docker
+
+$(STAMP): pyproject.toml
+	rm -f $(VENV)/.installed-*
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(STAMP)
+
+docker:
+	./scripts/ensure-docker.sh
+
+## lab: build the lab hosts and converge playbooks/site.yml on them
+lab: lab-up
+	ansible-playbook -i inventory/lab playbooks/site.yml
+	$(PY) -m lab status
+
+lab-up: venv docker
+	$(PY) -m lab up --nodes $(LAB_NODES)
+
+## lab-down: remove every container, network, volume and image tag the lab made
+lab-down:
+	@if [ -x $(PY) ]; then $(PY) -m lab down --images; else python3 -m lab down --images; fi
+
+## test: every test: lint, unit, the lab integration suite, molecule
+test: lint unit integration molecule
+
+lint: venv
+	ruff check plugins lab tests bench
+	yamllint -s .
+	ansible-lint --offline
+
+unit: venv
+	pytest -q tests/unit
+
+integration: lab-up
+	pytest -q -m lab tests/integration
+
+molecule: lab-up
+	molecule test --all
+
+bench: lab-up
+	$(PY) bench/converge.py

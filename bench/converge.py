@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Converge benchmark: site.yml against its floors, measured side by side in one run.
+
+1. install floor: fresh lab hosts, one ad-hoc command per host in parallel that does
+   what any engine install must do (apt-get update, apt-get install docker.io, start it);
+2. fresh converge: fresh lab hosts again, `ansible-playbook playbooks/site.yml`;
+3. no-op re-run: site.yml once more on the converged hosts;
+4. facts floor: a play that only gathers facts, on the same hosts.
+
+Prints the wall times and the two ratios the project targets:
+converge / install floor (<= 1.5) and no-op / facts floor (<= 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+INSTALL_FLOOR = (
+    "apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive "
+    "apt-get install -y -q --no-install-recommends docker.io >/dev/null && systemctl start docker"
+)
+TARGETS = {"converge / install floor": 1.5, "no-op / facts floor": 3.0}
+
+
+def timed(label: str, cmd: list[str]) -> float:
+    print(f"[bench] {label} ...", flush=True)
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, check=False)
+    elapsed = time.monotonic() - start
+    if proc.returncode != 0:
+        sys.exit(f"[bench] {label} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    print(f"[bench] {label}: {elapsed:.1f} s", flush=True)
+    return elapsed
+
+
+def fresh_lab(nodes: int) -> None:
+    for cmd in (["down"], ["up", "--nodes", str(nodes)]):
+        subprocess.run([sys.executable, "-m", "lab", *cmd], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=int(os.environ.get("LAB_NODES", "3")))
+    args = parser.parse_args()
+    inventory = ["-i", str(ROOT / "inventory" / "lab")]
+
+    fresh_lab(args.nodes)
+    install = timed("install floor (ad-hoc apt-get install docker.io + start, parallel)",
+                    ["ansible", *inventory, "docker_hosts", "-m", "ansible.builtin.shell",
+                     "-a", INSTALL_FLOOR])
+    fresh_lab(args.nodes)
+    converge = timed("fresh converge (site.yml)",
+                     ["ansible-playbook", *inventory, "playbooks/site.yml"])
+    noop = timed("no-op re-run (site.yml)", ["ansible-playbook", *inventory, "playbooks/site.yml"])
+    facts = timed("facts floor (gather facts only)",
+                  ["ansible-playbook", *inventory, "bench/facts.yml"])
+
+    ratios = {"converge / install floor": converge / install, "no-op / facts floor": noop / facts}
+    print(f"\nhosts: {args.nodes}")
+    print(f"{'measure':<28}{'ratio':>8}{'target':>9}")
+    worst = 0
+    for name, value in ratios.items():
+        ok = value <= TARGETS[name]
+        worst |= not ok
+        print(f"{name:<28}{value:>8.2f}{'<= ' + str(TARGETS[name]):>9}  {'ok' if ok else 'MISSED'}")
+    return worst
+
+
+if __name__ == "__main__":
+    sys.exit(main())

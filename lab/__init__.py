@@ -1,0 +1,1 @@
+"""dockhand lab: systemd containers that stand in for servers (python -m lab)."""

@@ -1,0 +1,251 @@
+"""python -m lab up|down|status|ssh|rebuild: the dockhand lab of systemd containers."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from . import config as cfg
+from . import inventory
+from .config import Node, nodes
+from .image import ensure_image
+from .runner import LabError, docker, elapsed, exists, log, run
+
+
+def parse_node(text: str) -> Node:
+    try:
+        return Node.parse(text)
+    except ValueError as exc:
+        raise LabError(str(exc)) from exc
+
+
+def lab_nodes() -> dict[Node, dict[str, str]]:
+    """Existing node containers -> {state, image (id), tag}, in node order."""
+    names = docker("ps", "-aq", "--filter", f"label={cfg.NODE_LABEL}").split()
+    fmt = "{{.Name}} {{.State.Status}} {{.Image}} {{.Config.Image}}"
+    found = {}
+    for line in docker("inspect", "-f", fmt, *names).splitlines() if names else []:
+        name, state, image, tag = line.split()
+        found[Node.parse(name.lstrip("/"))] = {"state": state, "image": image, "tag": tag}
+    return dict(sorted(found.items(), key=lambda item: item[0].index))
+
+
+def remove_node(node: Node) -> None:
+    docker("rm", "-f", "-v", node.container, check=False)
+    docker("volume", "rm", "-f", *node.volumes, check=False)
+
+
+def ensure_network() -> None:
+    if not exists("network", cfg.NETWORK):
+        opts = f"--driver bridge --subnet {cfg.SUBNET} --gateway {cfg.GATEWAY} --label {cfg.LABEL}"
+        docker("network", "create", *opts.split(), cfg.NETWORK)
+        log(f"network {cfg.NETWORK} {cfg.SUBNET} created")
+    fmt = "{{range .IPAM.Config}}{{.Subnet}}{{end}}"
+    subnet = docker("network", "inspect", "-f", fmt, cfg.NETWORK)
+    if subnet != cfg.SUBNET:
+        raise LabError(f"network {cfg.NETWORK} has subnet {subnet}, not {cfg.SUBNET}: run down")
+
+
+def ensure_key() -> str:
+    cfg.STATE_DIR.mkdir(mode=0o700, exist_ok=True)
+    if not cfg.SSH_KEY.exists():
+        keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "dockhand-lab"]
+        run(*keygen, "-f", str(cfg.SSH_KEY))
+        log(f"ssh key {cfg.SSH_KEY} created")
+    return cfg.SSH_KEY.with_suffix(".pub").read_text()
+
+
+def ensure_node(node: Node, tag: str, image_id: str, current: dict[str, str] | None) -> str:
+    """Create, start or recreate one node container; returns what it did."""
+    action = "created"
+    if current and current["image"] != image_id:
+        log(f"{node.name} runs the older image {current['tag']}: recreating it (fresh volumes)")
+        remove_node(node)
+        current, action = None, "recreated"
+    if current is None:
+        for volume in node.volumes:
+            docker("volume", "create", "--label", cfg.LABEL, volume)
+        mounts = [arg for vol, path in node.volumes.items() for arg in ("-v", f"{vol}:{path}")]
+        names = f"--name {node.container} --hostname {node.name} --label {cfg.LABEL}"
+        net = f"--network {cfg.NETWORK} --ip {node.ip} --label {cfg.NODE_LABEL}={node.name}"
+        docker("run", "-d", *names.split(), *net.split(), *cfg.RUN_FLAGS, *mounts, tag)
+        return action
+    if current["state"] != "running":
+        docker("start", node.container)
+        return "started"
+    return "running"
+
+
+def ssh_argv(node: Node, *command: str) -> list[str]:
+    return ["ssh", "-i", str(cfg.SSH_KEY), *cfg.SSH_OPTS, f"root@{node.ip}", *command]
+
+
+def ssh_ok(node: Node) -> bool:
+    return run(*ssh_argv(node, "true"), check=False, timeout=15).returncode == 0
+
+
+def inside(node: Node, *command: str) -> str:
+    """Run a command in the node through `docker exec`; its stdout, or 'unknown'."""
+    return docker("exec", node.container, *command, check=False, timeout=15) or "unknown"
+
+
+def wait_ready(node: Node, pubkey: str) -> None:
+    """Install the lab key, then wait for systemd and sshd in the node."""
+    start = time.monotonic()
+    script = "umask 077; mkdir -p /root/.ssh; cat > /root/.ssh/authorized_keys"
+    docker("exec", "-i", node.container, "sh", "-c", script, stdin=pubkey)
+    state = ""
+    while time.monotonic() - start < cfg.BOOT_TIMEOUT:
+        if docker("inspect", "-f", "{{.State.Running}}", node.container) != "true":
+            break
+        if state not in ("running", "degraded"):
+            state = inside(node, "systemctl", "is-system-running")
+        elif ssh_ok(node):
+            if state == "degraded":
+                failed = inside(node, "systemctl", "--failed", "--no-legend", "--plain")
+                units = [line.split()[0] for line in failed.splitlines() if line.strip()]
+                log(f"{node.name} warning: systemd is degraded, failed units: {units}")
+            log(f"{node.name} ssh ready ({elapsed(start)})")
+            return
+        time.sleep(0.5)
+    logs = docker("logs", "--tail", "20", node.container, check=False)
+    why = inside(node, "sh", "-c", "systemctl --failed; journalctl -b -n15 --no-pager -p warning")
+    raise LabError(
+        f"{node.name} not ready after {elapsed(start)}: systemd is {state!r}, "
+        f"ssh root@{node.ip} fails\nfailed units, journal warnings:\n{why}\n"
+        f"docker logs --tail 20 {node.container}:\n{logs}"
+    )
+
+
+def table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def up(count: int) -> int:
+    if not 1 <= count <= cfg.MAX_NODES:
+        raise LabError(f"the lab has 1 to {cfg.MAX_NODES} nodes, not {count}")
+    start = time.monotonic()
+    tag = ensure_image()
+    image_id = docker("image", "inspect", "-f", "{{.Id}}", tag)
+    ensure_network()
+    pubkey = ensure_key()
+    existing = lab_nodes()
+    for extra in [n for n in existing if n.index > count]:
+        log(f"removing {extra.name} (beyond {count} nodes) and its volumes")
+        remove_node(extra)
+    actions = {n: ensure_node(n, tag, image_id, existing.get(n)) for n in nodes(count)}
+    for node, action in actions.items():
+        if action != "running":
+            log(f"{node.name} {action} ({node.ip})")
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        list(pool.map(lambda n: wait_ready(n, pubkey), actions))
+    tags = docker("images", "--format", "{{.Repository}}:{{.Tag}}", cfg.HOST_IMAGE).split()
+    if old := [t for t in tags if t not in (tag, f"{cfg.HOST_IMAGE}:latest")]:
+        docker("rmi", *old, check=False)  # an image some container still uses stays
+        log(f"pruned older image tags {' '.join(old)}")
+    if inventory.write(count):
+        log(f"wrote {cfg.INVENTORY.relative_to(cfg.REPO)}")
+    member = cfg.groups(count)
+    rows = []
+    for node, action in actions.items():
+        in_groups = ",".join(g for g, hosts in member.items() if node.name in hosts)
+        rows.append([node.name, node.ip, in_groups, f"{action}, ssh ready"])
+    table(["NODE", "IP", "GROUPS", "STATE"], rows)
+    log(f"lab up: {count} node(s) in {elapsed(start)}")
+    return 0
+
+
+def down(images: bool) -> int:
+    steps = {"container": ("ps -a", "rm -f -v"), "network": ("network ls", "network rm")}
+    steps["volume"] = ("volume ls", "volume rm -f")
+    for kind, (lister, remover) in steps.items():
+        if found := docker(*lister.split(), "-q", "--filter", f"label={cfg.LABEL}").split():
+            docker(*remover.split(), *found)
+            log(f"removed {len(found)} {kind}(s)")
+    if images:
+        listing = docker("images", "--format", "{{.Repository}}:{{.Tag}}")
+        tags = [t for t in listing.split() if t.split(":")[0] in (cfg.HOST_IMAGE, cfg.BASE_IMAGE)]
+        if tags:
+            docker("rmi", *tags)
+            log(f"removed images {' '.join(tags)}")
+    if cfg.INVENTORY.exists():
+        cfg.INVENTORY.unlink()
+        log(f"removed {cfg.INVENTORY.relative_to(cfg.REPO)}")
+    return 0
+
+
+def status() -> int:
+    found = lab_nodes()
+    if not found:
+        print("the lab is down (no dockhand-lab node containers)")
+        return 1
+
+    def probe(node: Node) -> list[str]:
+        state, tag = found[node]["state"], found[node]["tag"]
+        if state != "running":
+            return [node.name, node.ip, state, "-", "-", "-", tag]
+        systemd = inside(node, "systemctl", "is-system-running")
+        engine = inside(node, "systemctl", "is-active", "docker")
+        return [node.name, node.ip, state, systemd, "yes" if ssh_ok(node) else "no", engine, tag]
+
+    with ThreadPoolExecutor(max_workers=len(found)) as pool:
+        rows = list(pool.map(probe, found))
+    table(["NODE", "IP", "CONTAINER", "SYSTEMD", "SSHD", "DOCKER", "IMAGE"], rows)
+    return 0 if all(r[2] == "running" and r[4] == "yes" for r in rows) else 1
+
+
+def ssh(target: str, command: list[str]) -> int:
+    node = parse_node(target)
+    if node not in lab_nodes():
+        raise LabError(f"{node.name} does not exist: run `python -m lab up` first")
+    os.execvp("ssh", ssh_argv(node, *command))
+    return 127  # not reached: exec replaced this process
+
+
+def rebuild(target: str) -> int:
+    """Remove one node's container and volumes, then bring the lab up with the same size."""
+    node = parse_node(target)
+    count = max((n.index for n in lab_nodes()), default=0) or default_nodes()
+    log(f"rebuilding {node.name}: removing its container and volumes")
+    remove_node(node)
+    return up(max(count, node.index))
+
+
+def default_nodes() -> int:
+    value = os.environ.get("LAB_NODES", str(cfg.DEFAULT_NODES))
+    if not value.isdigit():
+        raise LabError(f"LAB_NODES must be a number, not {value!r}")
+    return int(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_up = sub.add_parser("up", help="build the image if needed, start the nodes")
+    p_up.add_argument("--nodes", type=int, help=f"default: $LAB_NODES or {cfg.DEFAULT_NODES}")
+    p_down = sub.add_parser("down", help="remove the lab's containers, network and volumes")
+    p_down.add_argument("--images", action="store_true", help="also remove the lab images")
+    sub.add_parser("status", help="show every node; exit 1 if the lab is not up")
+    p_ssh = sub.add_parser("ssh", help="ssh into a node: ssh node2 [command ...]")
+    p_ssh.add_argument("node")
+    p_ssh.add_argument("command", nargs=argparse.REMAINDER)
+    sub.add_parser("rebuild", help="recreate one node with fresh volumes").add_argument("node")
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "up":
+            return up(args.nodes if args.nodes is not None else default_nodes())
+        if args.cmd == "down":
+            return down(args.images)
+        if args.cmd == "ssh":
+            return ssh(args.node, args.command)
+        return status() if args.cmd == "status" else rebuild(args.node)
+    except LabError as exc:
+        print(f"[lab] error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

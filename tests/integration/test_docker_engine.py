@@ -1,0 +1,153 @@
+"""The docker_engine and docker_daemon roles against the real lab hosts, over SSH."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from labtools import ROOT, file_digest, lab_group_vars, on_host, run_playbook
+
+pytestmark = pytest.mark.lab
+
+DAEMON_JSON = "/etc/docker/daemon.json"
+DROPIN = "/etc/systemd/system/docker.service.d/dockhand-daemon-json.conf"
+
+
+def engine_info(host: str) -> dict:
+    return json.loads(on_host(host, "docker", "info", "--format", "{{json .}}").stdout)
+
+
+def assert_engine_active(hosts: list[str]) -> None:
+    for host in hosts:
+        state = on_host(host, "systemctl", "is-active", "docker", check=False).stdout.strip()
+        assert state == "active", f"{host}: docker is {state}"
+
+
+def test_every_host_runs_the_daemon_json_the_inventory_asks_for(converged, hosts):
+    wanted = lab_group_vars()["docker_daemon_options"]
+    for host in hosts:
+        written = json.loads(on_host(host, "cat", DAEMON_JSON).stdout)
+        assert {k: written[k] for k in wanted} == wanted, host
+        info = engine_info(host)
+        assert info["LoggingDriver"] == wanted["log-driver"], host
+        assert set(wanted["labels"]) <= set(info["Labels"]), host
+    assert_engine_active(hosts)
+
+
+def test_second_run_changes_nothing(converged, hosts):
+    run = run_playbook()
+    assert run.rc == 0, run.output[-4000:]
+    assert run.total("changed") == 0, run.output[-6000:]
+    assert set(run.recap) == set(hosts)
+
+
+def test_check_diff_on_converged_lab_changes_nothing(converged):
+    run = run_playbook("--check", "--diff")
+    assert run.rc == 0, run.output[-4000:]
+    assert run.total("changed") == 0, run.output[-6000:]
+    assert run.total("failed") == 0
+
+
+def test_unknown_key_fails_before_any_change(converged, hosts):
+    before = {h: file_digest(h, DAEMON_JSON) for h in hosts}
+    run = run_playbook("-e", '{"docker_daemon_options": {"no-such-option": true}}')
+    assert run.rc != 0
+    assert "no-such-option" in run.output
+    assert "docker_daemon_options" in run.output
+    assert run.total("changed") == 0, run.output[-4000:]
+    assert {h: file_digest(h, DAEMON_JSON) for h in hosts} == before
+
+
+def test_invalid_bip_fails_naming_it_and_leaves_the_engine_running(converged, hosts):
+    before = {h: file_digest(h, DAEMON_JSON) for h in hosts}
+    run = run_playbook("-e", '{"docker_daemon_options": {"bip": "300.1.1.1/24"}}')
+    assert run.rc != 0
+    assert "bip" in run.output and "300.1.1.1/24" in run.output
+    assert {h: file_digest(h, DAEMON_JSON) for h in hosts} == before
+    assert_engine_active(hosts)
+
+
+def test_option_that_stops_dockerd_from_starting_is_rolled_back(converged, hosts):
+    """Valid by type, refused by dockerd at start: the role restores and restarts."""
+    before = {h: file_digest(h, DAEMON_JSON) for h in hosts}
+    run = run_playbook("-e", '{"docker_daemon_options": {"storage-driver": "no-such-driver"}}')
+    assert run.rc != 0
+    # dockerd's own reason, read from the journal, is in the failure message.
+    assert "could not be applied" in run.output
+    assert "no-such-driver" in run.output or "graphdriver" in run.output, run.output[-4000:]
+    assert run.total("failed") == len(hosts)
+    assert {h: file_digest(h, DAEMON_JSON) for h in hosts} == before
+    assert_engine_active(hosts)
+    # And a normal run afterwards is still a no-op.
+    again = run_playbook()
+    assert again.rc == 0 and again.total("changed") == 0, again.output[-4000:]
+
+
+def test_hosts_key_against_unit_flag_is_resolved_with_a_drop_in(converged, hosts):
+    host = hosts[-1]
+    options = {"docker_daemon_options": {"hosts": ["unix:///var/run/docker.sock",
+                                                   "tcp://127.0.0.1:2375"]}}
+    run = run_playbook("--limit", host, "-e", json.dumps(options))
+    assert run.rc == 0, run.output[-4000:]
+    dropin = on_host(host, "cat", DROPIN).stdout
+    assert "ExecStart=\n" in dropin and "fd://" not in dropin
+    # The engine answers on the extra listener the file asked for.
+    version = on_host(host, "docker", "-H", "tcp://127.0.0.1:2375", "version",
+                      "--format", "{{.Server.Version}}")
+    assert version.stdout.strip()
+    again = run_playbook("--limit", host, "-e", json.dumps(options))
+    assert again.total("changed") == 0, again.output[-4000:]
+
+    undo = run_playbook("--limit", host, "-e", '{"docker_daemon_remove_keys": ["hosts"]}')
+    assert undo.rc == 0, undo.output[-4000:]
+    assert on_host(host, "test", "-e", DROPIN, check=False).returncode == 1
+    assert "hosts" not in json.loads(on_host(host, "cat", DAEMON_JSON).stdout)
+    assert_engine_active([host])
+
+
+def test_data_root_moves_with_its_data(converged, hosts):
+    host = hosts[-1]
+    on_host(host, "docker", "volume", "create", "dockhand-move-marker")
+    options = dict(lab_group_vars()["docker_daemon_options"], **{"data-root": "/srv/docker"})
+    try:
+        run = run_playbook("--limit", host, "-e", json.dumps({"docker_daemon_options": options}))
+        assert run.rc == 0, run.output[-4000:]
+        assert engine_info(host)["DockerRootDir"] == "/srv/docker"
+        # The volume made before the move is still there, read from the new root.
+        on_host(host, "docker", "volume", "inspect", "dockhand-move-marker")
+        # The old directory is kept by default.
+        assert on_host(host, "test", "-d", "/var/lib/docker/volumes/dockhand-move-marker").returncode == 0
+        again = run_playbook("--limit", host, "-e", json.dumps({"docker_daemon_options": options}))
+        assert again.total("changed") == 0, again.output[-4000:]
+    finally:
+        back = run_playbook("--limit", host, "-e", '{"docker_daemon_remove_keys": ["data-root"]}')
+        on_host(host, "rm", "-rf", "/srv/docker", check=False)
+        on_host(host, "docker", "volume", "rm", "dockhand-move-marker", check=False)
+    assert back.rc == 0, back.output[-4000:]
+    assert engine_info(host)["DockerRootDir"] == "/var/lib/docker"
+
+
+def test_paramiko_transport_reaches_the_lab(converged, hosts):
+    run = run_playbook("-e", "ansible_connection=paramiko",
+                       playbook=ROOT / "tests" / "integration" / "playbooks" / "paramiko.yml")
+    assert run.rc == 0, run.output[-4000:]
+    assert set(run.recap) == set(hosts)
+    assert "transport=paramiko" in run.output
+
+
+def test_docker_repository_path_in_check_mode(converged, hosts):
+    """Docker's repository is unreachable here: check mode shows what would be written.
+
+    The mirror points at loopback so that nothing leaves the machine even if a module
+    looks at the URL.
+    """
+    host = hosts[0]
+    run = run_playbook("--check", "--diff", "--limit", host,
+                       "-e", "docker_engine_source=docker",
+                       "-e", "docker_engine_mirror=http://127.0.0.1:9/linux/debian")
+    assert run.rc == 0, run.output[-4000:]
+    assert "URIs: http://127.0.0.1:9/linux/debian" in run.output
+    assert "Signed-By: /etc/apt/keyrings/docker.asc" in run.output
+    assert "Suites: bookworm" in run.output
+    assert on_host(host, "test", "-e", "/etc/apt/sources.list.d/docker.sources",
+                   check=False).returncode == 1

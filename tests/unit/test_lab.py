@@ -1,0 +1,192 @@
+"""Pure logic of the lab CLI: image recipe hash, mirror parsing, inventory, node naming."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab import config, image, inventory
+from lab.config import Node
+
+yaml = pytest.importorskip("yaml")
+
+
+def _image_dir(tmp_path: Path, dockerfile: str) -> Path:
+    d = tmp_path / "image"
+    d.mkdir(exist_ok=True)
+    (d / "Dockerfile").write_text(dockerfile)
+    (d / "ssh-hostkeys.service").write_text("[Unit]\n")
+    return d
+
+
+def test_host_hash_follows_dockerfile_text(tmp_path: Path) -> None:
+    args = image.debootstrap_args()
+    d = _image_dir(tmp_path, "FROM base\n")
+    first = image.host_hash(args, d)
+    assert len(first) == 12
+    assert int(first, 16) >= 0
+    assert image.host_hash(args, d) == first
+    (d / "Dockerfile").write_text("FROM base\nRUN true\n")
+    assert image.host_hash(args, d) != first
+
+
+def test_host_hash_follows_copied_files_and_recipe(tmp_path: Path) -> None:
+    args = image.debootstrap_args()
+    d = _image_dir(tmp_path, "FROM base\n")
+    first = image.host_hash(args, d)
+    (d / "extra.conf").write_text("x\n")
+    second = image.host_hash(args, d)
+    assert second != first
+    other = [*args[:-1], "trixie"]
+    assert image.host_hash(other, d) != second
+    assert image.base_hash(other) != image.base_hash(args)
+
+
+def test_base_hash_ignores_image_dir(tmp_path: Path) -> None:
+    args = image.debootstrap_args()
+    assert image.base_hash(args) == image.base_hash(list(args))
+    assert image.base_hash(args) != image.host_hash(args, _image_dir(tmp_path, "FROM x\n"))
+
+
+def test_debootstrap_recipe() -> None:
+    args = image.debootstrap_args()
+    assert args[0] == "--variant=minbase"
+    assert args[-1] == "bookworm"
+    included = args[1].removeprefix("--include=").split(",")
+    for pkg in ("systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "sudo"):
+        assert pkg in included
+
+
+DEB822 = """\
+Types: deb
+# http://snapshot.debian.org/archive/debian-security/20250520T000000Z
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://src.example.org/debian
+Suites: bookworm
+Components: main
+
+Types: deb
+URIs: http://mirror.example.org/debian/ http://second.example.org/debian
+Suites: bookworm bookworm-updates
+Components: main contrib
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+"""
+
+ONE_LINE = """\
+# deb cdrom:[Debian GNU/Linux 12]/ bookworm main
+deb http://security.debian.org/debian-security bookworm-security main
+deb-src http://src.example.org/debian bookworm main
+deb [ arch=amd64 signed-by=/etc/k.gpg ] https://ftp.example.net/debian/ bookworm main non-free
+deb http://late.example.org/debian bookworm main
+"""
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"sources.list.d/debian.sources": DEB822}, "http://mirror.example.org/debian"),
+        ({"sources.list": ONE_LINE}, "https://ftp.example.net/debian"),
+        (
+            {"sources.list.d/debian.sources": DEB822, "sources.list": ONE_LINE},
+            "http://mirror.example.org/debian",
+        ),
+        ({"sources.list": "# nothing here\n"}, "http://deb.debian.org/debian"),
+        ({}, "http://deb.debian.org/debian"),
+    ],
+)
+def test_mirror_parsing(tmp_path: Path, files: dict[str, str], expected: str) -> None:
+    (tmp_path / "sources.list.d").mkdir()
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert image.mirror(tmp_path) == expected
+
+
+@pytest.mark.parametrize(
+    ("count", "managers", "workers", "gitlab"),
+    [
+        (1, ["node1"], [], ["node1"]),
+        (3, ["node1"], ["node2", "node3"], ["node2"]),
+        (4, ["node1", "node2", "node3"], ["node4"], ["node2"]),
+        (5, ["node1", "node2", "node3"], ["node4", "node5"], ["node2"]),
+    ],
+)
+def test_inventory_groups(
+    count: int, managers: list[str], workers: list[str], gitlab: list[str]
+) -> None:
+    key = Path("/srv/some where/.lab/id_ed25519")
+    data = yaml.safe_load(inventory.render(count, key=key))
+    assert set(data) == {"all"}
+    assert data["all"]["vars"] == {
+        "ansible_user": "root",
+        "ansible_ssh_private_key_file": str(key),
+        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+        "ansible_host_key_checking": False,
+        "ansible_python_interpreter": "/usr/bin/python3",
+    }
+    children = data["all"]["children"]
+
+    def members(group: str) -> list[str]:
+        return list((children[group] or {}).get("hosts") or {})
+
+    assert list(children) == [
+        "docker_hosts",
+        "swarm_managers",
+        "swarm_workers",
+        "registry",
+        "proxy",
+        "gitlab",
+    ]
+    hosts = children["docker_hosts"]["hosts"]
+    assert hosts == {
+        f"node{i}": {"ansible_host": f"172.29.77.{10 + i}"} for i in range(1, count + 1)
+    }
+    assert members("swarm_managers") == managers
+    assert members("swarm_workers") == workers
+    assert members("registry") == members("proxy") == ["node1"]
+    assert members("gitlab") == gitlab
+    assert sorted(managers + workers) == sorted(hosts)
+
+
+def test_inventory_header_and_write_only_on_change(tmp_path: Path) -> None:
+    text = inventory.render(3)
+    assert text.startswith("---\n# Generated by `python -m lab up`")
+    target = tmp_path / "inventory" / "lab" / "hosts.yml"
+    assert inventory.write(3, target) is True
+    assert inventory.write(3, target) is False
+    assert inventory.write(4, target) is True
+    assert "node4" in target.read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "index"),
+    [("node1", 1), ("1", 1), ("node12", 12), ("dockhand-lab-node3", 3)],
+)
+def test_node_parse(text: str, index: int) -> None:
+    assert Node.parse(text) == Node(index)
+
+
+@pytest.mark.parametrize("text", ["node", "nodeX", "0", "node0", "-1", "web1", "999"])
+def test_node_parse_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="not a lab node"):
+        Node.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("index", "ip"), [(1, "172.29.77.11"), (3, "172.29.77.13"), (9, "172.29.77.19")]
+)
+def test_node_naming(index: int, ip: str) -> None:
+    node = Node(index)
+    assert node.name == f"node{index}"
+    assert node.container == f"dockhand-lab-node{index}"
+    assert node.ip == ip
+    assert node.volumes == {
+        f"dockhand-lab-node{index}-docker": "/var/lib/docker",
+        f"dockhand-lab-node{index}-srv": "/srv",
+    }
+    assert [n.name for n in config.nodes(3)] == ["node1", "node2", "node3"]
