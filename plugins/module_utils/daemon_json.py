@@ -663,7 +663,7 @@ def _execstart(text: str, current: str | None) -> str | None:
     return current
 
 
-def _split_words(value: str) -> list[str]:
+def split_command(value: str) -> list[str]:
     """Split an ExecStart value into words, keeping each word exactly as written."""
     words, current, quote, in_word = [], [], None, False
     i = 0
@@ -731,7 +731,7 @@ def effective_execstart(unit_texts, ignore_paths=()) -> list[str]:
     for path, text in unit_texts:
         if os.path.realpath(path) not in ignored:
             command = _execstart(text, command)
-    return _split_words(command) if command else []
+    return split_command(command) if command else []
 
 
 def overriding_dropins(unit_texts, own_path: str) -> list[str]:

@@ -88,6 +88,12 @@ options:
     description: Permissions of C(daemon.json), as an octal string such as C('0644').
     type: raw
     default: '0644'
+  options_name:
+    description:
+      - How the caller names O(options) to its users; validation failures start with it, so
+        that a role's failure names the variable the operator set.
+    type: str
+    default: options
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -348,8 +354,10 @@ class DaemonConfigManager:
         existing = self._existing_config(raw)
         errors = self._validation_errors(existing)
         if errors:
-            self.module.fail_json(msg="invalid daemon.json options: " + "; ".join(errors),
-                                  errors=errors)
+            self.module.fail_json(
+                msg=f"{self.params['options_name']}: invalid daemon.json options: "
+                + "; ".join(errors),
+                errors=errors)
 
         config = daemon_json.merge(existing or {}, self.params["options"],
                                    self.params["state"], self.params["remove_keys"])
@@ -416,6 +424,7 @@ def main():
             ),
             unit_search_roots=dict(type="list", elements="path", default=["/"]),
             mode=dict(type="raw", default="0644"),
+            options_name=dict(type="str", default="options"),
         ),
         supports_check_mode=True,
     )

@@ -116,15 +116,16 @@ def test_data_root_moves_with_its_data(converged, hosts):
         # The volume made before the move is still there, read from the new root.
         on_host(host, "docker", "volume", "inspect", "dockhand-move-marker")
         # The old directory is kept by default.
-        assert on_host(host, "test", "-d", "/var/lib/docker/volumes/dockhand-move-marker").returncode == 0
+        old = on_host(host, "test", "-d", "/var/lib/docker/volumes/dockhand-move-marker")
+        assert old.returncode == 0
         again = run_playbook("--limit", host, "-e", json.dumps({"docker_daemon_options": options}))
         assert again.total("changed") == 0, again.output[-4000:]
     finally:
         back = run_playbook("--limit", host, "-e", '{"docker_daemon_remove_keys": ["data-root"]}')
-        on_host(host, "rm", "-rf", "/srv/docker", check=False)
-        on_host(host, "docker", "volume", "rm", "dockhand-move-marker", check=False)
     assert back.rc == 0, back.output[-4000:]
     assert engine_info(host)["DockerRootDir"] == "/var/lib/docker"
+    on_host(host, "rm", "-rf", "/srv/docker")
+    on_host(host, "docker", "volume", "rm", "dockhand-move-marker")
 
 
 def test_paramiko_transport_reaches_the_lab(converged, hosts):

@@ -524,7 +524,7 @@ HOSTS = {"hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2376"]}
     ],
 )
 def test_conflicts_and_dropin(argv, config, expected_conflicts, expected_execstart):
-    words = dj._split_words(argv)
+    words = dj.split_command(argv)
     found = dj.conflicts(words, config)
     assert found == expected_conflicts
     content = dj.dropin_content(words, found)
@@ -546,7 +546,7 @@ def test_dropin_resolves_the_conflict_it_was_written_for(tmp_path):
 
 
 def test_config_file_flag():
-    assert dj.config_file_flag(dj._split_words("dockerd --config-file /etc/d.json -H fd://")) \
+    assert dj.config_file_flag(dj.split_command("dockerd --config-file /etc/d.json -H fd://")) \
         == "/etc/d.json"
     assert dj.config_file_flag(["dockerd", "-H", "fd://"]) is None
 
@@ -661,9 +661,11 @@ def test_module_check_mode_writes_nothing(host):
 def test_module_unknown_key_fails_and_leaves_the_file_alone(host):
     original = b'{\n"debug": true}'
     write(host.daemon_json, original.decode())
-    result = host.run(options={"no-such-option": 1, "log-opts": {"max-file": 3}})
+    result = host.run(options={"no-such-option": 1, "log-opts": {"max-file": 3}},
+                      options_name="docker_daemon_options")
     assert result["failed"] is True
-    assert result["msg"].startswith("invalid daemon.json options: ")
+    # The failure names the caller's variable first, then each offending key.
+    assert result["msg"].startswith("docker_daemon_options: invalid daemon.json options: ")
     assert "'no-such-option'" in result["msg"]
     assert "'max-file' is int" in result["msg"]
     assert len(result["errors"]) == 2
