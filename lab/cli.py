@@ -95,7 +95,9 @@ def inside(node: Node, *command: str) -> str:
 def wait_ready(node: Node, pubkey: str) -> None:
     """Install the lab key, then wait for systemd and sshd in the node."""
     start = time.monotonic()
-    script = "umask 077; mkdir -p /root/.ssh; cat > /root/.ssh/authorized_keys"
+    # Appended, not overwritten: another checkout of the project may share this lab.
+    script = ("umask 077; mkdir -p /root/.ssh; key=$(cat); f=/root/.ssh/authorized_keys; "
+              'grep -qxF "$key" "$f" 2>/dev/null || echo "$key" >> "$f"')
     docker("exec", "-i", node.container, "sh", "-c", script, stdin=pubkey)
     state = ""
     while time.monotonic() - start < cfg.BOOT_TIMEOUT:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
+import threading
 
 import pytest
 from labtools import ROOT, file_digest, lab_group_vars, on_host, run_playbook
@@ -10,6 +13,7 @@ from labtools import ROOT, file_digest, lab_group_vars, on_host, run_playbook
 pytestmark = pytest.mark.lab
 
 DAEMON_JSON = "/etc/docker/daemon.json"
+LAB_GATEWAY = "172.29.77.1"
 DROPIN = "/etc/systemd/system/docker.service.d/dockhand-daemon-json.conf"
 
 
@@ -136,19 +140,35 @@ def test_paramiko_transport_reaches_the_lab(converged, hosts):
     assert "transport=paramiko" in run.output
 
 
-def test_docker_repository_path_in_check_mode(converged, hosts):
-    """Docker's repository is unreachable here: check mode shows what would be written.
+@pytest.fixture
+def repo_mirror(tmp_path):
+    """An air-gapped site's mirror of Docker's repository, served on the lab's own gateway.
 
-    The mirror points at loopback so that nothing leaves the machine even if a module
-    looks at the URL.
+    Only its signing key is served: check mode fetches nothing else, and nothing here may
+    reach download.docker.com.
     """
+    key = tmp_path / "linux" / "debian" / "gpg"
+    key.parent.mkdir(parents=True)
+    key.write_text("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\ndockhand lab\n"
+                   "-----END PGP PUBLIC KEY BLOCK-----\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer((LAB_GATEWAY, 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://{LAB_GATEWAY}:{server.server_address[1]}/linux/debian"
+    server.shutdown()
+    server.server_close()
+
+
+def test_docker_repository_path_in_check_mode(converged, hosts, repo_mirror):
+    """Docker's repository is unreachable here: check mode shows what would be written."""
     host = hosts[0]
     run = run_playbook("--check", "--diff", "--limit", host,
                        "-e", "docker_engine_source=docker",
-                       "-e", "docker_engine_mirror=http://127.0.0.1:9/linux/debian")
+                       "-e", f"docker_engine_mirror={repo_mirror}")
     assert run.rc == 0, run.output[-4000:]
-    assert "URIs: http://127.0.0.1:9/linux/debian" in run.output
+    assert f"URIs: {repo_mirror}" in run.output
     assert "Signed-By: /etc/apt/keyrings/docker.asc" in run.output
     assert "Suites: bookworm" in run.output
-    assert on_host(host, "test", "-e", "/etc/apt/sources.list.d/docker.sources",
-                   check=False).returncode == 1
+    for path in ("/etc/apt/sources.list.d/docker.sources", "/etc/apt/keyrings/docker.asc"):
+        assert on_host(host, "test", "-e", path, check=False).returncode == 1, path
