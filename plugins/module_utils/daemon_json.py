@@ -193,8 +193,16 @@ def _is_known_flag(flag: str) -> bool:
 # Validation
 # ---------------------------------------------------------------------------------------------
 
+_BUILTIN_TYPES = (bool, int, float, str, list, dict)
+
+
 def _type_name(value) -> str:
-    return "null" if value is None else type(value).__name__
+    if value is None:
+        return "null"
+    # On the controller Ansible hands over subclasses of the builtins (tagged values);
+    # the operator wrote an int, not an _AnsibleTaggedInt.
+    return next((t.__name__ for t in _BUILTIN_TYPES if isinstance(value, t)),
+                type(value).__name__)
 
 
 def _is_int(value) -> bool:
@@ -498,6 +506,23 @@ def validate(options, allow_unknown: bool = False) -> list[str]:
         if not type_errors and key in _VALUE_CHECKS:
             errors += _VALUE_CHECKS[key](key, value)
     return errors
+
+
+def request_errors(options, remove_keys=(), state: str = "merged",
+                   allow_unknown: bool = False) -> list[str]:
+    """What is wrong with a request on its own, before any host's file is read.
+
+    The controller checks this before it contacts a host, and the module again on the host.
+    """
+    errors = validate(options, allow_unknown)
+    if state == "merged":
+        errors += [f"'{k}' is both in options and in remove_keys; keep one"
+                   for k in remove_keys if k in options]
+    return errors
+
+
+def failure_message(options_name: str, errors: list[str]) -> str:
+    return f"{options_name}: invalid daemon.json options: " + "; ".join(errors)
 
 
 def config_warnings(config: dict) -> list[str]:

@@ -94,9 +94,22 @@ options:
         that a role's failure names the variable the operator set.
     type: str
     default: options
+  validate_only:
+    description:
+      - Check O(options) on the controller and return without contacting the host. Roles use
+        it to fail on bad input before they install or change anything.
+      - Handled by the action plugin of the same name; the file on the host is not read, so
+        keys already in it are checked only by a real run.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
+  action:
+    support: full
+  async:
+    support: none
   check_mode:
     support: full
   diff_mode:
@@ -272,10 +285,8 @@ class DaemonConfigManager:
         options, path = self.params["options"], self.params["path"]
         remove = self.params["remove_keys"]
         allow_unknown = self.params["allow_unknown_keys"]
-        errors = daemon_json.validate(options, allow_unknown)
+        errors = daemon_json.request_errors(options, remove, self.params["state"], allow_unknown)
         if self.params["state"] == "merged":
-            errors += [f"'{k}' is both in options and in remove_keys; keep one"
-                       for k in remove if k in options]
             kept = {k: v for k, v in (existing or {}).items()
                     if k not in options and k not in remove}
             errors += [f"{e} (already in {path}; fix it there or drop it with remove_keys)"
@@ -355,8 +366,7 @@ class DaemonConfigManager:
         errors = self._validation_errors(existing)
         if errors:
             self.module.fail_json(
-                msg=f"{self.params['options_name']}: invalid daemon.json options: "
-                + "; ".join(errors),
+                msg=daemon_json.failure_message(self.params["options_name"], errors),
                 errors=errors)
 
         config = daemon_json.merge(existing or {}, self.params["options"],

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -130,6 +132,38 @@ def test_data_root_moves_with_its_data(converged, hosts):
     assert engine_info(host)["DockerRootDir"] == "/var/lib/docker"
     on_host(host, "rm", "-rf", "/srv/docker")
     on_host(host, "docker", "volume", "rm", "dockhand-move-marker")
+
+
+def test_first_install_with_a_config_dockerd_refuses_leaves_the_engine_running(converged, hosts):
+    """On a fresh host daemon.json is written before the engine's first start; when dockerd
+    refuses it, the file is taken back and the freshly installed engine runs without it."""
+    host = hosts[-1]
+    subprocess.run([sys.executable, "-m", "lab", "rebuild", host], cwd=ROOT, check=True,
+                   capture_output=True)
+    run = run_playbook("--limit", host,
+                       "-e", '{"docker_daemon_options": {"storage-driver": "no-such-driver"}}')
+    assert run.rc != 0
+    assert "driver not supported" in run.output, run.output[-4000:]
+    assert on_host(host, "test", "-e", DAEMON_JSON, check=False).returncode == 1
+    assert_engine_active([host])
+
+    fresh = run_playbook("--limit", host)
+    assert fresh.rc == 0, fresh.output[-4000:]
+    # The second start of this host is the first with the inventory's daemon.json: the
+    # file was written before the packages started the engine, so nothing had to restart.
+    assert "Reload or restart the engine" not in _changed_tasks(fresh.output)
+    test_every_host_runs_the_daemon_json_the_inventory_asks_for(converged, [host])
+
+
+def _changed_tasks(output: str) -> list[str]:
+    """Names of the tasks that reported a change, from the default callback's output."""
+    tasks, current = [], ""
+    for line in output.splitlines():
+        if line.startswith("TASK ["):
+            current = line
+        elif line.startswith("changed:") and current not in tasks:
+            tasks.append(current)
+    return tasks
 
 
 def test_paramiko_transport_reaches_the_lab(converged, hosts):

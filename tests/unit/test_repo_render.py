@@ -63,8 +63,8 @@ def test_rhel_family_uses_the_centos_repository_and_holds_a_pin(tmp_path):
     assert "[docker-ce-stable]" in repo
     assert "baseurl=https://download.docker.com/linux/centos/$releasever/$basearch/stable" in repo
     assert "excludepkgs=docker-ce docker-ce-cli" in repo
-    assert json.loads(out["packages.json"])[:2] == ["docker-ce-3:27.3.1-1.el9",
-                                                    "docker-ce-cli-3:27.3.1-1.el9"]
+    assert json.loads(out["packages.json"])["packages"][:2] == ["docker-ce-3:27.3.1-1.el9",
+                                                                "docker-ce-cli-3:27.3.1-1.el9"]
 
 
 @pytest.mark.parametrize(
@@ -80,5 +80,40 @@ def test_rhel_family_uses_the_centos_repository_and_holds_a_pin(tmp_path):
 )
 def test_package_list_pins_only_the_engine(tmp_path, source, version, expected):
     out = render(tmp_path, **DEBIAN, docker_engine_source=source, docker_engine_version=version)
-    assert json.loads(out["packages.json"]) == expected
+    assert json.loads(out["packages.json"])["packages"] == expected
     assert "excludepkgs" not in out["docker-ce.repo"] or version
+
+
+PIN = "5:27.3.1-1~debian.12~bookworm"
+
+
+@pytest.mark.parametrize(
+    ("facts", "version", "query", "missing", "fresh"),
+    [
+        # dpkg-query's answer on a host without any engine.
+        (DEBIAN, "", ["docker-ce  un ", "docker.io  un "],
+         ["docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin",
+          "docker-compose-plugin"], True),
+        # Everything installed, nothing pinned: nothing to do.
+        (DEBIAN, "", [f"{p} 27.3.1 ii " for p in ("docker-ce", "docker-ce-cli", "containerd.io",
+                                                "docker-buildx-plugin", "docker-compose-plugin")],
+         [], False),
+        # Installed at another version than the pin: the pinned packages are missing.
+        (DEBIAN, PIN, [f"{p} 5:26.1.0-1 hi " for p in ("docker-ce", "docker-ce-cli")]
+         + [f"{p} 1.0 ii " for p in ("containerd.io", "docker-buildx-plugin",
+                                      "docker-compose-plugin")],
+         [f"docker-ce={PIN}", f"docker-ce-cli={PIN}"], False),
+        # rpm prints (none) for a package without epoch; a pin with epoch matches as spelled.
+        (ROCKY, "3:27.3.1-1.el9",
+         ["docker-ce 3:27.3.1-1.el9 ii", "docker-ce-cli (none):27.3.1-1.el9 ii",
+          "package containerd.io is not installed"],
+         ["docker-ce-cli-3:27.3.1-1.el9", "containerd.io", "docker-buildx-plugin",
+          "docker-compose-plugin"], False),
+    ],
+)
+def test_only_missing_packages_are_installed(tmp_path, facts, version, query, missing, fresh):
+    out = render(tmp_path, **facts, docker_engine_version=version,
+                 __docker_engine_query={"stdout_lines": query})
+    found = json.loads(out["packages.json"])
+    assert found["missing"] == missing
+    assert found["fresh"] is fresh
