@@ -54,6 +54,16 @@ def test_check_diff_on_converged_lab_changes_nothing(converged):
     assert run.total("failed") == 0
 
 
+def test_a_stopped_and_disabled_engine_is_started_and_enabled_again(converged, hosts):
+    host = hosts[1]
+    on_host(host, "systemctl", "disable", "--now", "docker.service", "docker.socket")
+    run = run_playbook("--limit", host)
+    assert run.rc == 0, run.output[-4000:]
+    assert run.total("changed") == 1, run.output[-4000:]
+    assert on_host(host, "systemctl", "is-enabled", "docker.service").stdout.strip() == "enabled"
+    assert_engine_active([host])
+
+
 def test_unknown_key_fails_before_any_change(converged, hosts):
     before = {h: file_digest(h, DAEMON_JSON) for h in hosts}
     run = run_playbook("-e", '{"docker_daemon_options": {"no-such-option": true}}')
