@@ -187,17 +187,25 @@ def status() -> int:
         print("the lab is down (no dockhand-lab node containers)")
         return 1
 
+    member = cfg.groups(max(n.index for n in found))
+
     def probe(node: Node) -> list[str]:
-        state, tag = found[node]["state"], found[node]["tag"]
+        state = found[node]["state"]
+        roles = ",".join(g for g, hosts in member.items()
+                         if node.name in hosts and g != "docker_hosts")
         if state != "running":
-            return [node.name, node.ip, state, "-", "-", "-", tag]
+            return [node.name, node.ip, state, "-", "-", "-", roles]
         systemd = inside(node, "systemctl", "is-system-running")
         engine = inside(node, "systemctl", "is-active", "docker")
-        return [node.name, node.ip, state, systemd, "yes" if ssh_ok(node) else "no", engine, tag]
+        if engine == "active":
+            fmt = "{{.ServerVersion}} {{.Containers}}"
+            version, containers = inside(node, "docker", "info", "--format", fmt).split()[:2]
+            engine = f"{version}, {containers} containers"
+        return [node.name, node.ip, state, systemd, "yes" if ssh_ok(node) else "no", engine, roles]
 
     with ThreadPoolExecutor(max_workers=len(found)) as pool:
         rows = list(pool.map(probe, found))
-    table(["NODE", "IP", "CONTAINER", "SYSTEMD", "SSHD", "DOCKER", "IMAGE"], rows)
+    table(["NODE", "IP", "CONTAINER", "SYSTEMD", "SSHD", "DOCKER ENGINE", "GROUPS"], rows)
     return 0 if all(r[2] == "running" and r[4] == "yes" for r in rows) else 1
 
 
