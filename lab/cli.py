@@ -13,6 +13,7 @@ from . import inventory
 from .config import Node, nodes
 from .image import ensure_image
 from .runner import LabError, docker, elapsed, exists, log, run
+from .workloads import ensure_workloads
 
 
 def parse_node(text: str) -> Node:
@@ -133,6 +134,7 @@ def up(count: int) -> int:
         raise LabError(f"the lab has 1 to {cfg.MAX_NODES} nodes, not {count}")
     start = time.monotonic()
     tag = ensure_image()
+    ensure_workloads()
     image_id = docker("image", "inspect", "-f", "{{.Id}}", tag)
     ensure_network()
     pubkey = ensure_key()
@@ -171,7 +173,9 @@ def down(images: bool) -> int:
             log(f"removed {len(found)} {kind}(s)")
     if images:
         listing = docker("images", "--format", "{{.Repository}}:{{.Tag}}")
-        tags = [t for t in listing.split() if t.split(":")[0] in (cfg.HOST_IMAGE, cfg.BASE_IMAGE)]
+        ours = (cfg.HOST_IMAGE, cfg.BASE_IMAGE)
+        tags = [t for t in listing.split()
+                if t.split(":")[0] in ours or t.startswith(cfg.WORKLOAD_PREFIX)]
         if tags:
             docker("rmi", *tags)
             log(f"removed images {' '.join(tags)}")

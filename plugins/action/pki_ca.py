@@ -61,7 +61,9 @@ class PkiAction(ActionBase):
         try:
             _, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
             args = {key: _plain(value) for key, value in args.items()}
-            self._check_common(args)
+            errors = self.errors(args)
+            if errors:
+                raise PkiFailure("; ".join(errors))
             result.update(self.apply(args, check=bool(self._task.check_mode)))
         except (PkiFailure, pki.PkiError, AnsibleError) as exc:
             result.update(failed=True, changed=False, msg=str(exc))
@@ -70,15 +72,13 @@ class PkiAction(ActionBase):
     def apply(self, args: dict, check: bool) -> dict:
         raise NotImplementedError
 
-    @staticmethod
-    def _check_common(args: dict) -> None:
+    def errors(self, args: dict) -> list[str]:
+        """Everything wrong with the request, before any file is touched."""
         if not os.path.isabs(args["pki_dir"]):
-            raise PkiFailure(f"pki_dir must be an absolute path on the controller, such as "
-                             f"\"{{{{ inventory_dir }}}}/pki\", not '{args['pki_dir']}'")
-        errors = (pki.key_errors(args["key_type"], args["key_size"], args["key_var"])
-                  + pki.validity_errors(args["validity_days"], args["renew_before_days"]))
-        if errors:
-            raise PkiFailure("; ".join(errors))
+            return [f"pki_dir must be an absolute path on the controller, such as "
+                    f"\"{{{{ inventory_dir }}}}/pki\", not '{args['pki_dir']}'"]
+        return (pki.key_errors(args["key_type"], args["key_size"], args["key_var"])
+                + pki.validity_errors(args["validity_days"], args["renew_before_days"]))
 
     def _codecs(self, vault_encrypt: bool):
         """encrypt/decrypt for pki's key files. Keys are read through the vault whenever they

@@ -9,7 +9,6 @@ from typing import ClassVar
 from ansible_collections.dockhand.docker.plugins.action.pki_ca import (
     COMMON_SPEC,
     PkiAction,
-    PkiFailure,
 )
 from ansible_collections.dockhand.docker.plugins.module_utils import pki
 
@@ -29,22 +28,27 @@ class ActionModule(PkiAction):
         "return_private_key": {"type": "bool", "default": False},
     }
 
+    def errors(self, args: dict) -> list[str]:
+        errors = super().errors(args)
+        if args["state"] == "absent":
+            return errors
+        dns_names, ip_addresses, names_var = (args["dns_names"], args["ip_addresses"],
+                                              args["names_var"])
+        errors += pki.validate_names(dns_names, ip_addresses, names_var)
+        if args["usage"] != "client" and not dns_names and not ip_addresses:
+            errors.append(f"{names_var}: a server certificate needs at least one DNS name or "
+                          "IP address; clients check names against these, never the common name")
+        return errors
+
     def apply(self, args: dict, check: bool) -> dict:
         pki_dir, name = args["pki_dir"], args["name"]
         if args["state"] == "absent":
             removed = pki.remove(pki_dir, name, check=check)
             return {"changed": removed, "reason": "removed" if removed else "absent"}
-        dns_names, ip_addresses = args["dns_names"], args["ip_addresses"]
-        errors = pki.validate_names(dns_names, ip_addresses, args["names_var"])
-        if not errors and args["usage"] != "client" and not dns_names and not ip_addresses:
-            errors = [f"{args['names_var']}: a server certificate needs at least one DNS name "
-                      "or IP address; clients check names against these, never the common name"]
-        if errors:
-            raise PkiFailure("; ".join(errors))
-
         encrypt, decrypt = self._codecs(args["vault_encrypt"])
-        cert = pki.ensure_cert(pki_dir, name, args["ca_name"], args["common_name"], dns_names,
-                               ip_addresses, args["usage"], args["key_type"], args["key_size"],
+        cert = pki.ensure_cert(pki_dir, name, args["ca_name"], args["common_name"],
+                               args["dns_names"], args["ip_addresses"], args["usage"],
+                               args["key_type"], args["key_size"],
                                args["validity_days"], args["renew_before_days"],
                                force=args["force"], encrypt=encrypt, decrypt=decrypt,
                                check=check)

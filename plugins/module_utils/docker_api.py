@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import codecs
+import contextlib
 import http.client
 import json
 import os
@@ -72,13 +73,12 @@ def name_in_path(name):
 def _query(params):
     pairs = []
     for key, value in (params or {}).items():
-        if value is None:
-            continue
         if isinstance(value, bool):
-            value = "1" if value else "0"
+            pairs.append((key, "1" if value else "0"))
         elif isinstance(value, (dict, list)):
-            value = json.dumps(value)
-        pairs.append((key, value))
+            pairs.append((key, json.dumps(value)))
+        elif value is not None:
+            pairs.append((key, value))
     return "?" + urlencode(pairs) if pairs else ""
 
 
@@ -131,10 +131,9 @@ class EngineClient:
             headers["Content-Length"] = str(os.fstat(body.fileno()).st_size)
         conn = UnixHTTPConnection(self.socket_path, timeout or self.timeout)
         try:
-            try:
+            # When the daemon refuses an upload early, its answer says why.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 conn.request(method, url, body=body, headers=headers)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the daemon refused the upload early; its answer says why
             response = conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             conn.close()

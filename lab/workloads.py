@@ -1,0 +1,48 @@
+"""Images the lab brings to its hosts, the way an air-gapped site would: built here from the
+lab's own base image (nothing can be pulled), saved into one tarball that the registry
+role's preload copies to the hosts and `docker load`s."""
+
+from __future__ import annotations
+
+import time
+
+from . import config as cfg
+from .image import _digest, _logged, base_hash, debootstrap_args
+from .runner import docker, elapsed, exists, log
+
+# name -> the tag the inventory refers to (inventory/lab/group_vars).
+WORKLOADS = {
+    "registry": f"{cfg.WORKLOAD_PREFIX}registry:2.8.2",
+    "probe": f"{cfg.WORKLOAD_PREFIX}probe:1",
+}
+
+
+def workloads_hash() -> str:
+    files = sorted(p for p in cfg.WORKLOADS_DIR.rglob("*") if p.is_file())
+    parts = [str(p.relative_to(cfg.WORKLOADS_DIR)).encode() + b"\0" + p.read_bytes() for p in files]
+    return _digest(base_hash(debootstrap_args()).encode(), *parts)
+
+
+def ensure_workloads() -> None:
+    """Build what changed and rewrite .lab/images/workloads.tar when its recipe changed."""
+    recipe = workloads_hash()
+    stamp = cfg.WORKLOADS_TAR.with_suffix(".hash")
+    if cfg.WORKLOADS_TAR.exists() and stamp.exists() and stamp.read_text() == recipe:
+        return
+    start = time.monotonic()
+    base = f"{cfg.BASE_IMAGE}:{base_hash(debootstrap_args())}"
+    for name, tag in WORKLOADS.items():
+        if not exists("image", f"{tag}-{recipe}"):
+            log(f"building workload image {tag} ...")
+            _logged(f"docker build {name}", "docker", "build", "--build-arg", f"BASE={base}",
+                    "-t", tag, "-t", f"{tag}-{recipe}", str(cfg.WORKLOADS_DIR / name))
+    listing = docker("images", "--format", "{{.Repository}}:{{.Tag}}").split()
+    if old := [t for t in listing if t.startswith(cfg.WORKLOAD_PREFIX) and "-" in t.split(":")[1]
+               and not t.endswith(f"-{recipe}")]:
+        docker("rmi", *old, check=False)
+    cfg.WORKLOADS_TAR.parent.mkdir(parents=True, exist_ok=True)
+    partial = cfg.WORKLOADS_TAR.with_suffix(".partial")
+    docker("save", "-o", str(partial), *WORKLOADS.values())
+    partial.rename(cfg.WORKLOADS_TAR)
+    stamp.write_text(recipe)
+    log(f"workload images saved to {cfg.WORKLOADS_TAR.relative_to(cfg.REPO)} in {elapsed(start)}")

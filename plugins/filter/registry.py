@@ -1,0 +1,80 @@
+# Copyright (c) dockhand contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters the PKI and registry roles use in their preflight checks and for htpasswd."""
+
+from __future__ import annotations
+
+import bcrypt
+from ansible.errors import AnsibleFilterError
+from ansible_collections.dockhand.docker.plugins.module_utils import pki
+
+DOCUMENTATION = """
+name: registry
+short_description: PKI name checks and bcrypt htpasswd for the dockhand registry roles
+description:
+  - C(pki_name_errors) lists what is wrong with DNS names and IP addresses meant for a
+    certificate, each message naming the variable.
+  - C(pki_key_errors) lists what is wrong with a key type and size.
+  - C(pki_covers) tells whether SANs cover a registry name; C(pki_split_sans) splits SANs
+    into DNS names and IP addresses.
+  - C(htpasswd) renders an htpasswd file with bcrypt hashes, keeping every existing hash
+    whose password still matches, so that an unchanged user list changes nothing.
+"""
+
+
+def pki_name_errors(names, var_name):
+    """Split ``names`` into DNS names and IPs the way the certificate will hold them."""
+    sans = pki_split_sans(names)
+    return pki.validate_names(sans["dns"], sans["ip"], var_name)
+
+
+def pki_split_sans(names):
+    """{'dns': [...], 'ip': [...]}: the two kinds of SAN a certificate keeps apart."""
+    names = [str(n) for n in names or []]
+    ips = [n for n in names if pki.covers(n, [], [n])]
+    return {"dns": [n for n in names if n not in ips], "ip": ips}
+
+
+def pki_key_errors(key_type, key_size, var_name):
+    return pki.key_errors(str(key_type), int(key_size), var_name)
+
+
+def pki_covers(name, sans):
+    sans = [str(s) for s in sans or []]
+    return pki.covers(str(name), sans, sans)
+
+
+def htpasswd(users, existing="", var_name="users"):
+    """``users``: a list of {name, password}. ``existing``: the file as it is on the host."""
+    current = {}
+    for line in str(existing or "").splitlines():
+        name, sep, digest = line.partition(":")
+        if sep:
+            current[name] = digest
+    lines = []
+    for index, user in enumerate(users or []):
+        name, password = str(user.get("name", "")), str(user.get("password", ""))
+        if not name or ":" in name:
+            raise AnsibleFilterError(f"{var_name}[{index}]: name must be non-empty, without ':'")
+        if not password:
+            raise AnsibleFilterError(f"{var_name}[{index}] ({name}): the password is empty")
+        digest = current.get(name, "")
+        try:
+            still_valid = bool(digest) and bcrypt.checkpw(password.encode(), digest.encode())
+        except ValueError:  # not a bcrypt hash: replace it
+            still_valid = False
+        if not still_valid:
+            digest = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+        lines.append(f"{name}:{digest}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "pki_name_errors": pki_name_errors,
+            "pki_key_errors": pki_key_errors,
+            "pki_covers": pki_covers,
+            "pki_split_sans": pki_split_sans,
+            "htpasswd": htpasswd,
+        }
