@@ -148,17 +148,20 @@ class EngineClient:
 
     def request(self, method, path, params=None, body=None, headers=None, timeout=None,
                 versioned=True):
-        """Parsed JSON of the answer, its text if it is not JSON, None if it is empty."""
+        """The answer: parsed JSON, str for text/*, bytes for anything else, None if empty."""
         conn, response = self._open(method, path, params, body, headers, timeout, versioned)
         try:
             raw = response.read()
         finally:
             conn.close()
+        content_type = response.getheader("Content-Type") or ""
         if not raw:
             return None
-        if "json" in (response.getheader("Content-Type") or ""):
+        if "json" in content_type:
             return json.loads(raw)
-        return raw.decode("utf-8", "replace")
+        if content_type.startswith("text/"):
+            return raw.decode("utf-8", "replace")
+        return raw
 
     def get(self, path, params=None, **kwargs):
         return self.request("GET", path, params=params, **kwargs)

@@ -238,6 +238,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockhand.docker.plugins.module_utils.docker_api import (
     EngineClient,
     EngineError,
+    NotFound,
     name_in_path,
 )
 
@@ -751,6 +752,17 @@ class ContainerManager:
         image = self.call(f"inspect image {spec['image']}", self.client.image, spec["image"])
         if image is None:
             self.fail(MISSING_IMAGE.format(spec["image"]))
+        # dockerd 20.10 creates a container on a network that does not exist and only fails
+        # to start it; check first, so a typo leaves nothing behind.
+        for network in spec["networks"]:
+            if network_mode_name(network) not in ("bridge", "host", "none"):
+                try:
+                    self.client.get(f"/networks/{name_in_path(network)}")
+                except NotFound:
+                    self.fail(f"network {network} does not exist")
+                except EngineError as exc:
+                    self.fail(f"cannot inspect network {network}: {exc.message}",
+                              status=exc.status)
         wanted = wanted_state(spec, image)
         current = current_state(container) if container else {}
         if container:
