@@ -47,7 +47,7 @@ lint: venv
 	ansible-lint --offline
 
 unit: venv
-	pytest -q tests/unit
+	pytest -q tests/unit tests/engine
 
 integration: lab-up
 	pytest -q -m lab tests/integration

@@ -114,6 +114,8 @@ class ActionModule(PkiAction):
         "name": {"type": "str", "default": "ca"},
         "common_name": {"type": "str", "default": "dockhand CA"},
         "validity_days": {"type": "int", "default": 3650},
+        # The end of a CA rotation: the next CA takes this name. Nothing to do once it did.
+        "promote_from": {"type": "str"},
     }
 
     def apply(self, args: dict, check: bool) -> dict:
@@ -122,11 +124,20 @@ class ActionModule(PkiAction):
             removed = pki.remove(pki_dir, name, check=check)
             return {"changed": removed, "reason": "removed" if removed else "absent",
                     "path": os.path.join(pki_dir, f"{name}.crt")}
+        promoted = bool(args["promote_from"]) and os.path.exists(
+            os.path.join(pki_dir, f"{args['promote_from']}.crt"))
+        if promoted:
+            pki.promote(pki_dir, args["promote_from"], name, check=check)
+            if check:
+                return {"changed": True, "reason": f"{args['promote_from']} would become {name}",
+                        "path": os.path.join(pki_dir, f"{name}.crt")}
         encrypt, decrypt = self._codecs(args["vault_encrypt"])
         ca = pki.ensure_ca(pki_dir, name, args["common_name"], args["key_type"],
                            args["key_size"], args["validity_days"], args["renew_before_days"],
                            force=args["force"], encrypt=encrypt, decrypt=decrypt, check=check)
-        return {"changed": ca.changed, "reason": ca.reason, "certificate": ca.cert_pem,
+        return {"changed": ca.changed or promoted,
+                "reason": f"promoted from {args['promote_from']}" if promoted else ca.reason,
+                "certificate": ca.cert_pem,
                 "serial": ca.serial, "not_after": ca.not_after,
                 "fingerprint_sha256": ca.fingerprint_sha256, "path": ca.path_cert,
                 "key_path": ca.path_key}

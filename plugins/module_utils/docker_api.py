@@ -127,8 +127,10 @@ class EngineClient:
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode("utf-8")
             headers.setdefault("Content-Type", "application/json")
-        elif hasattr(body, "fileno") and "Content-Length" not in headers:
-            headers["Content-Length"] = str(os.fstat(body.fileno()).st_size)
+        elif hasattr(body, "read") and "Content-Length" not in headers:
+            # A file's size when it has one; other readables go chunked.
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                headers["Content-Length"] = str(os.fstat(body.fileno()).st_size)
         conn = UnixHTTPConnection(self.socket_path, timeout or self.timeout)
         try:
             # When the daemon refuses an upload early, its answer says why.

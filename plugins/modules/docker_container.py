@@ -42,11 +42,10 @@ options:
     type: raw
   env:
     description:
-      - Environment variables. Values are stringified; V(true) and V(false) become C(true) and
-        C(false).
+      - Environment variables. Values are stringified; booleans become C(true) and C(false).
       - The image's own variables are kept unless overridden here; a variable removed from
         this option is removed from the container (by recreating it).
-      - A C(no_log) option, since it often carries secrets. The module never shows the values:
+      - A C(no_log) option, since it often carries secrets. The module never shows the values;
         the invocation, RV(container) and the diff show only the names.
     type: dict
   labels:

@@ -183,8 +183,10 @@ def test_missing_image_fails_with_advice(modules, client, name, images):
 def networks(client):
     names = [f"dh-test-net-{uuid.uuid4().hex[:8]}" for _ in range(2)]
     for network in names:
-        client.post("/networks/create", body={"Name": network, "Internal": True,
-                                              "CheckDuplicate": True})
+        # Internal, and a bridge interface named after the test should one ever be left over.
+        client.post("/networks/create", body={
+            "Name": network, "Internal": True, "CheckDuplicate": True,
+            "Options": {"com.docker.network.bridge.name": f"dht-{network[-8:]}"}})
     yield names
     for network in names:
         client.delete(f"/networks/{network}")

@@ -550,9 +550,20 @@ class FakeDaemon:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def _body(self):
+                if self.headers.get("Transfer-Encoding") != "chunked":
+                    length = int(self.headers.get("Content-Length") or 0)
+                    return self.rfile.read(length) if length else b""
+                body = b""
+                while True:
+                    size = int(self.rfile.readline().strip(), 16)
+                    chunk = self.rfile.read(size + 2)[:size]
+                    if not size:
+                        return body
+                    body += chunk
+
             def _answer(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                body = self._body()
                 daemon.requests.append((self.command, self.path, dict(self.headers), body))
                 status, ctype, payload = daemon.routes.get(
                     f"{self.command} {self.path}",
@@ -573,7 +584,8 @@ class FakeDaemon:
 
         self.server = socketserver.ThreadingUnixStreamServer(socket_path, Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,),
+                                       daemon=True)
 
     def __enter__(self):
         self.thread.start()
@@ -704,6 +716,24 @@ def test_stream_raises_on_an_error_message(socket_path, error):
             client.pull_image("app", "1")
         assert info.value.message == "open /x.json: no such file"
         assert info.value.status == 200
+
+
+def test_build_streams_any_readable_context_chunked(socket_path):
+    context = io.BytesIO(b"FROM scratch\n" * 10_000)
+    routes = {"GET /version": version(),
+              "POST /v1.41/build?t=app%3A1&rm=1": (
+                  200, "application/json",
+                  stream_body({"stream": "Step 1/1 : FROM scratch\n"}, {"aux": {"ID": "x"}}))}
+    with FakeDaemon(socket_path, routes) as daemon:
+        messages = api.EngineClient(socket_path).build(
+            context, {"t": "app:1", "rm": True},
+            registry_config={"registry.example.com": {"username": "u", "password": "p"}})
+        assert messages[-1] == {"aux": {"ID": "x"}}
+        _, _, headers, body = daemon.requests[-1]
+        assert headers["Transfer-Encoding"] == "chunked"
+        assert body == context.getvalue()
+        assert json.loads(base64.urlsafe_b64decode(headers["X-Registry-Config"])) == {
+            "registry.example.com": {"username": "u", "password": "p"}}
 
 
 def test_push_always_sends_an_auth_header(socket_path):
