@@ -57,3 +57,4 @@ molecule: lab-up
 
 bench: lab-up
 	$(PY) bench/converge.py
+	$(PY) bench/registry.py

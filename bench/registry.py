@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Registry benchmark on the lab, in one run:
+
+- rotation of the server certificate, then of the CA, each while every host pulls in a
+  loop: wall time and the count of failed pulls (targets: 0 failed, under 60 s for 3 hosts);
+- push and pull of an image with a single 256 MB layer: MB/s, and pull/push as a ratio.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+
+from labtools import ROOT, lab_hosts, on_host, run_playbook
+from registrytools import REGISTRY, PullLoops, login
+
+SIZE_MB = 256
+
+
+def rotation(hosts: list[str], image: str, *extra: str) -> tuple[float, int, int]:
+    with PullLoops(hosts, image) as loops:
+        start = time.monotonic()
+        run = run_playbook(*extra, playbook=ROOT / "playbooks" / "rotate-registry-certs.yml")
+        wall = time.monotonic() - start
+    if run.rc != 0:
+        sys.exit(run.output[-3000:])
+    counts = loops.counts().values()
+    return wall, sum(c[0] for c in counts), sum(c[1] for c in counts)
+
+
+def timed(host: str, *cmd: str) -> float:
+    start = time.monotonic()
+    on_host(host, *cmd)
+    return time.monotonic() - start
+
+
+def main() -> int:
+    hosts = lab_hosts()
+    pusher, puller = hosts[1 % len(hosts)], hosts[-1]
+    for host in (pusher, puller):
+        login(host)
+    small = f"{REGISTRY}/bench/probe:1"
+    on_host(pusher, "docker", "tag", "dockhand-lab/probe:1", small)
+    on_host(pusher, "docker", "push", small)
+
+    results = {}
+    for label, extra in (("server certificate", ()), ("CA", ("-e", "rotate_ca=true"))):
+        wall, ok, failed = rotation(hosts, small, *extra)
+        results[label] = (wall, ok, failed)
+        print(f"[bench] rotation of the {label}: {wall:.1f} s, {ok} pulls, {failed} failed")
+
+    big = f"{REGISTRY}/bench/blob:{int(time.time())}"
+    build = (f"printf 'FROM dockhand-lab/probe:1\\nRUN head -c {SIZE_MB}M /dev/urandom > /blob\\n'"
+             f" | docker build -q -t {big} -")
+    on_host(pusher, "sh", "-c", build)
+    push = timed(pusher, "docker", "push", big)
+    on_host(puller, "docker", "rmi", "-f", big, check=False)
+    pull = timed(puller, "docker", "pull", big)
+    on_host(pusher, "docker", "rmi", "-f", big, check=False)
+    on_host(puller, "docker", "rmi", "-f", big, check=False)
+
+    print(f"\nhosts: {len(hosts)}")
+    worst = 0
+    for label, (wall, _ok, failed) in results.items():
+        ok = failed == 0 and wall < 60
+        worst |= not ok
+        print(f"rotation ({label}): {wall:.1f} s, failed pulls {failed}  "
+              f"(target 0 and < 60 s) {'ok' if ok else 'MISSED'}")
+    print(f"push {SIZE_MB} MB layer: {SIZE_MB / push:.1f} MB/s ({push:.1f} s)")
+    print(f"pull {SIZE_MB} MB layer: {SIZE_MB / pull:.1f} MB/s ({pull:.1f} s)")
+    print(f"pull / push throughput ratio: {push / pull:.2f}")
+    return worst
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""The registry as the tests see it: names, credentials, TLS probes from the controller,
+and pull loops inside the lab hosts."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from cryptography import x509
+from labtools import INVENTORY, lab_group_vars, on_host
+
+PKI = INVENTORY.parent / f"{INVENTORY.name}-pki"
+NAME = lab_group_vars()["docker_registry_name"]
+PORT = lab_group_vars()["docker_registry_port"]
+REGISTRY = f"{NAME}:{PORT}"
+REGISTRY_IP = "172.29.77.11"
+USER = "dockhand"
+LOOP = Path(__file__).with_name("pull-loop.sh")
+
+
+def password() -> str:
+    return (PKI / "registry-dockhand.password").read_text().strip()
+
+
+def login(host: str, secret: str | None = None, check: bool = True):
+    return on_host(host, "sh", "-c",
+                   f"printf %s '{secret or password()}' | "
+                   f"docker login -u {USER} --password-stdin {REGISTRY}", check=check)
+
+
+def tls_context(ca: Path | None = PKI / "ca.crt", *, version: ssl.TLSVersion | None = None):
+    ctx = ssl.create_default_context(cafile=str(ca)) if ca else ssl.create_default_context()
+    if ca is None:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if version is not None:
+        # The client offers exactly this version, even the old ones OpenSSL 3 disables.
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        ctx.minimum_version = ctx.maximum_version = version
+    return ctx
+
+
+@contextmanager
+def tls_connection(ctx: ssl.SSLContext):
+    with socket.create_connection((REGISTRY_IP, PORT), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname=NAME) as conn:
+        yield conn
+
+
+def http_status(path: str = "/v2/", ctx: ssl.SSLContext | None = None) -> int:
+    with tls_connection(ctx or tls_context()) as conn:
+        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: {REGISTRY}\r\nConnection: close\r\n\r\n"
+                     .encode())
+        return int(conn.recv(64).split()[1])
+
+
+def served_serial() -> int:
+    with tls_connection(tls_context(None)) as conn:
+        der = conn.getpeercert(binary_form=True)
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+class PullLoops:
+    """`docker pull` in a loop on every host, counting successes and failures."""
+
+    def __init__(self, hosts: list[str], image: str):
+        self.hosts, self.image, self.dir = hosts, image, "/tmp/dockhand-pull-loop"
+
+    def __enter__(self) -> PullLoops:
+        for host in self.hosts:
+            login(host)
+            on_host(host, "docker", "pull", "-q", self.image)
+            container = f"dockhand-lab-{host}"
+            subprocess.run(["docker", "cp", str(LOOP), f"{container}:/usr/local/bin/pull-loop"],
+                           check=True)
+            subprocess.run(["docker", "exec", "-d", container, "sh", "/usr/local/bin/pull-loop",
+                            self.image, self.dir], check=True)
+        time.sleep(2)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for host in self.hosts:
+            on_host(host, "touch", f"{self.dir}/stop", check=False)
+        deadline = time.monotonic() + 60
+        for host in self.hosts:
+            while (on_host(host, "test", "-e", f"{self.dir}/done", check=False).returncode
+                   and time.monotonic() < deadline):
+                time.sleep(0.5)
+
+    def counts(self) -> dict[str, tuple[int, int, str]]:
+        """host -> (pulls that worked, pulls that failed, first failure)."""
+        result = {}
+        for host in self.hosts:
+            ok = on_host(host, "wc", "-l", f"{self.dir}/ok").stdout.split()[0]
+            fail = on_host(host, "cat", f"{self.dir}/fail").stdout
+            result[host] = (int(ok), len(fail.splitlines()), fail.splitlines()[:1])
+        return result
+

@@ -1,0 +1,169 @@
+"""The HTTPS registry, its trust on every host, rotation under load, the TLS remote API."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+import uuid
+
+import pytest
+from labtools import ROOT, on_host, run_playbook
+from registrytools import (
+    PKI,
+    REGISTRY,
+    PullLoops,
+    http_status,
+    login,
+    served_serial,
+    tls_context,
+)
+
+pytestmark = pytest.mark.lab
+
+ROTATE = ROOT / "playbooks" / "rotate-registry-certs.yml"
+
+
+@pytest.fixture(scope="module")
+def pushed(converged, hosts) -> str:
+    """An image pushed from one host; the others pull it."""
+    image = f"{REGISTRY}/itest/probe:{uuid.uuid4().hex[:8]}"
+    pusher = hosts[1]
+    login(pusher)
+    on_host(pusher, "docker", "tag", "dockhand-lab/probe:1", image)
+    on_host(pusher, "docker", "push", image)
+    return image
+
+
+def test_every_host_pulls_what_another_pushed_trusting_only_certs_d(pushed, hosts):
+    for host in hosts:
+        daemon_json = json.loads(on_host(host, "cat", "/etc/docker/daemon.json").stdout)
+        assert "insecure-registries" not in daemon_json, host
+        assert on_host(host, "ls", f"/etc/docker/certs.d/{REGISTRY}").stdout.split() == ["ca.crt"]
+        if host == hosts[1]:
+            continue
+        login(host)
+        on_host(host, "docker", "rmi", "-f", pushed, check=False)
+        on_host(host, "docker", "pull", pushed)
+
+
+def test_anonymous_request_gets_401(converged):
+    assert http_status("/v2/") == 401
+    assert http_status("/v2/_catalog") == 401
+
+
+def test_wrong_password_is_refused(converged, hosts):
+    refused = login(hosts[2], secret="not-the-password", check=False)
+    assert refused.returncode != 0
+    assert "unauthorized" in (refused.stdout + refused.stderr).lower()
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion:DeprecationWarning")
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1])
+def test_old_tls_versions_are_refused(converged, version):
+    with pytest.raises(ssl.SSLError) as refused:
+        http_status("/", tls_context(version=version))
+    # The server's alert, not the client declining to offer the version.
+    assert refused.value.reason == "TLSV1_ALERT_PROTOCOL_VERSION"
+
+
+def test_tls_1_2_and_1_3_are_served(converged):
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        assert http_status("/", tls_context(version=version)) == 200
+
+
+def _rotate(hosts, image, *extra):
+    before = served_serial()
+    with PullLoops(hosts, image) as loops:
+        run = run_playbook(*extra, playbook=ROTATE)
+    assert run.rc == 0, run.output[-4000:]
+    counts = loops.counts()
+    for host, (ok, failed, first) in counts.items():
+        assert failed == 0, f"{host}: {failed} failed pulls, first: {first}"
+        assert ok > 0, host
+    assert served_serial() != before
+    again = run_playbook()
+    assert again.rc == 0 and again.total("changed") == 0, again.output[-4000:]
+    return counts
+
+
+def test_server_certificate_rotation_has_no_failed_pull(pushed, hosts):
+    _rotate(hosts, pushed)
+
+
+def test_ca_rotation_has_no_failed_pull_and_leaves_only_the_new_ca(pushed, hosts):
+    old_ca = (PKI / "ca.crt").read_text()
+    _rotate(hosts, pushed, "-e", "rotate_ca=true")
+    new_ca = (PKI / "ca.crt").read_text()
+    assert new_ca != old_ca
+    assert not (PKI / "ca-next.crt").exists()
+    for host in hosts:
+        assert on_host(host, "cat", f"/etc/docker/certs.d/{REGISTRY}/ca.crt").stdout == new_ca
+        assert on_host(host, "ls", f"/etc/docker/certs.d/{REGISTRY}").stdout.split() == ["ca.crt"]
+    # A client that trusts only the old CA is refused now.
+    old = PKI.parent / "old-ca-for-test.crt"
+    old.write_text(old_ca)
+    try:
+        with pytest.raises(ssl.SSLCertVerificationError):
+            http_status("/", tls_context(old))
+    finally:
+        old.unlink()
+
+
+def test_interrupted_rotation_finishes_when_run_again(pushed, hosts):
+    """A CA rotation stopped once the registry serves the next CA's certificate (before the
+    next CA became the CA), then run again: it finishes, and no pull failed meanwhile."""
+    with PullLoops(hosts, pushed) as loops:
+        first = run_playbook("-e", "rotate_ca=true", "-e", "rotate_stop_after=serve",
+                             playbook=ROTATE)
+        assert first.rc != 0 and "stopped after serve" in first.output, first.output[-3000:]
+        assert (PKI / "ca-next.crt").exists()
+        finish = run_playbook("-e", "rotate_ca=true", playbook=ROTATE)
+    assert finish.rc == 0, finish.output[-4000:]
+    assert not (PKI / "ca-next.crt").exists()
+    for host, (ok, failed, first_error) in loops.counts().items():
+        assert failed == 0, f"{host}: {failed} failed pulls, first: {first_error}"
+        assert ok > 0, host
+
+
+def _docker_api(host_ip: str, *tls: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *tls, "-H", f"tcp://{host_ip}:2376", "version",
+                           "--format", "{{.Server.Version}}"],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_remote_api_needs_a_client_certificate(converged, hosts):
+    client = [f"--tlscacert={PKI / 'docker-api-ca.crt'}",
+              f"--tlscert={PKI / 'docker-api-client.crt'}",
+              f"--tlskey={PKI / 'docker-api-client.key'}"]
+    for index, _host in enumerate(hosts, start=1):
+        ip = f"172.29.77.{10 + index}"
+        good = _docker_api(ip, "--tlsverify", *client)
+        assert good.returncode == 0 and good.stdout.strip(), good.stderr
+        no_cert = _docker_api(ip, "--tlsverify", f"--tlscacert={PKI / 'docker-api-ca.crt'}")
+        assert no_cert.returncode != 0
+        assert "bad certificate" in no_cert.stderr or "certificate" in no_cert.stderr
+        plain = _docker_api(ip)
+        assert plain.returncode != 0
+    # Plain TCP 2375 is not served at all.
+    assert subprocess.run(["docker", "-H", "tcp://172.29.77.11:2375", "version"],
+                          capture_output=True, timeout=30, check=False).returncode != 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "named", "why"),
+    [
+        ({"docker_registry_name": "bad_name!"}, "docker_pki_registries", "not a valid DNS name"),
+        ({"docker_registry_users": [{"name": "dockhand", "password": ""}]},
+         "docker_registry_users", "non-empty password"),
+        ({"docker_registry_cert_sans": ["other.dockhand.test"]},
+         "docker_registry_cert_sans", "does not cover"),
+        ({"docker_pki_key_type": "rsa", "docker_pki_key_size": 1024},
+         "docker_pki_key_type/docker_pki_key_size", "at least 2048"),
+    ],
+)
+def test_bad_input_fails_naming_the_variable_with_nothing_changed(converged, extra, named, why):
+    run = run_playbook("-e", json.dumps(extra))
+    assert run.rc != 0
+    assert named in run.output and why in run.output, run.output[-3000:]
+    assert run.total("changed") == 0, run.output[-3000:]
