@@ -1,8 +1,8 @@
 """An isolated dockerd for the engine tests, and the modules run as Ansible runs them.
 
 The daemon gets its own data root, exec root (so its own containerd), socket and config file,
-no default bridge, no iptables rules and no userland proxy: it can run next to the host's
-Docker without touching it or the host's ports. It needs root and a dockerd binary; without
+its own bridge (never docker0), no iptables rules and no userland proxy: it can run next to
+the host's Docker without touching it or the host's ports. It needs root and a dockerd binary; without
 them the tests skip. DOCKHAND_TEST_DOCKER_SOCK=/path/to/docker.sock uses an already running
 daemon instead (never point it at a Docker that matters: the tests create and remove
 containers, images, networks and volumes named dh-test-*).
@@ -39,6 +39,9 @@ from ansible_collections.dockhand.docker.plugins.module_utils.docker_api import 
 from enginetools import Modules, image_config, rootfs_layer, save_archive  # noqa: E402
 
 SOCKET_ENV = "DOCKHAND_TEST_DOCKER_SOCK"
+# The isolated dockerd's own bridge, on an address range the project owns.
+TEST_BRIDGE = "dh-test0"
+TEST_BRIDGE_CIDR = "172.29.78.1/24"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,6 +92,13 @@ def docker_socket():
     if shutil.which("ldd") is None:
         pytest.skip("ldd is needed to build the test image from the host's binaries")
 
+    # A bridge of our own: dockerd started with `--bridge none` deletes the host's docker0
+    # (moby removes the default bridge interface when the bridge is disabled).
+    subprocess.run(["ip", "link", "del", TEST_BRIDGE], capture_output=True, check=False)
+    for cmd in (["link", "add", TEST_BRIDGE, "type", "bridge"],
+                ["addr", "add", TEST_BRIDGE_CIDR, "dev", TEST_BRIDGE],
+                ["link", "set", TEST_BRIDGE, "up"]):
+        subprocess.run(["ip", *cmd], check=True, capture_output=True)
     workdir = tempfile.mkdtemp(prefix="dh-engine-", dir="/tmp")
     sock = f"{workdir}/docker.sock"
     Path(workdir, "daemon.json").write_text("{}\n")
@@ -96,7 +106,7 @@ def docker_socket():
     proc = subprocess.Popen(
         [dockerd, "--data-root", f"{workdir}/root", "--exec-root", f"{workdir}/exec",
          "--pidfile", f"{workdir}/dockerd.pid", "--host", f"unix://{sock}",
-         "--config-file", f"{workdir}/daemon.json", "--bridge", "none",
+         "--config-file", f"{workdir}/daemon.json", "--bridge", TEST_BRIDGE,
          "--iptables=false", "--ip-masq=false", "--userland-proxy=false",
          "--containerd-namespace", "dockhand-test",
          "--containerd-plugins-namespace", "dockhand-test-plugins"],
@@ -128,6 +138,7 @@ def docker_socket():
             subprocess.run(["umount", "-l", point], check=False, capture_output=True)
         if not _mounts_under(workdir):
             shutil.rmtree(workdir, ignore_errors=True)
+        subprocess.run(["ip", "link", "del", TEST_BRIDGE], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="session")
