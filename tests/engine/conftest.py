@@ -2,8 +2,8 @@
 
 The daemon gets its own data root, exec root (so its own containerd), socket and config file,
 its own bridge (never docker0), no iptables rules and no userland proxy: it can run next to
-the host's Docker without touching it or the host's ports. It needs root and a dockerd binary; without
-them the tests skip. DOCKHAND_TEST_DOCKER_SOCK=/path/to/docker.sock uses an already running
+the host's Docker without touching it or the host's ports. It needs root and a dockerd binary;
+without them the tests skip. DOCKHAND_TEST_DOCKER_SOCK=/path/to/docker.sock uses an already running
 daemon instead (never point it at a Docker that matters: the tests create and remove
 containers, images, networks and volumes named dh-test-*).
 
