@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import ssl
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -167,3 +168,29 @@ def test_bad_input_fails_naming_the_variable_with_nothing_changed(converged, ext
     assert run.rc != 0
     assert named in run.output and why in run.output, run.output[-3000:]
     assert run.total("changed") == 0, run.output[-3000:]
+
+
+def test_garbage_collection_runs_read_only_and_switches_back(pushed, hosts):
+    registry_host = hosts[0]
+    conf = "/etc/dockhand/registry/conf/config.yml"
+    before = on_host(registry_host, "cat", conf).stdout
+    gc = on_host(registry_host, "systemctl", "start", "dockhand-registry-gc.service", check=False)
+    assert gc.returncode == 0, gc.stderr
+    journal = on_host(registry_host, "journalctl", "-u", "dockhand-registry-gc.service",
+                      "-n", "20", "--no-pager", "-o", "cat").stdout
+    assert "blobs marked" in journal
+    # Writable again, and serving once the restarted container listens: a pull works.
+    assert on_host(registry_host, "cat", conf).stdout == before
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if http_status("/") == 200:
+                break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
+    login(hosts[-1])
+    on_host(hosts[-1], "docker", "pull", "-q", pushed)
+    run = run_playbook()
+    assert run.rc == 0 and run.total("changed") == 0, run.output[-3000:]
