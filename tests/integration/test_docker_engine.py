@@ -99,26 +99,46 @@ def test_option_that_stops_dockerd_from_starting_is_rolled_back(converged, hosts
     assert again.rc == 0 and again.total("changed") == 0, again.output[-4000:]
 
 
+API_KEYS = ["hosts", "tls", "tlsverify", "tlscacert", "tlscert", "tlskey"]
+
+
+def _api_version(ip: str, port: int) -> subprocess.CompletedProcess[str]:
+    pki = ROOT / "inventory" / "lab-pki"
+    return subprocess.run(
+        ["docker", "--tlsverify", f"--tlscacert={pki / 'docker-api-ca.crt'}",
+         f"--tlscert={pki / 'docker-api-client.crt'}", f"--tlskey={pki / 'docker-api-client.key'}",
+         "-H", f"tcp://{ip}:{port}", "version", "--format", "{{.Server.Version}}"],
+        capture_output=True, text=True, timeout=60, check=False)
+
+
 def test_hosts_key_against_unit_flag_is_resolved_with_a_drop_in(converged, hosts):
-    host = hosts[-1]
-    options = {"docker_daemon_options": {"hosts": ["unix:///var/run/docker.sock",
-                                                   "tcp://127.0.0.1:2375"]}}
-    run = run_playbook("--limit", host, "-e", json.dumps(options))
+    """The lab's remote API puts `hosts` into daemon.json, against the unit's -H fd://: the
+    drop-in resolves it on every host, an extra listener works, and the drop-in goes away
+    with the key."""
+    for host in hosts:
+        dropin = on_host(host, "cat", DROPIN).stdout
+        assert "ExecStart=\n" in dropin and "fd://" not in dropin, host
+    host, ip = hosts[-1], f"172.29.77.{10 + len(hosts)}"
+    extra = {"docker_daemon_options": dict(lab_group_vars()["docker_daemon_options"],
+                                           hosts=["unix:///var/run/docker.sock",
+                                                  "tcp://0.0.0.0:2380"])}
+    run = run_playbook("--limit", host, "-e", json.dumps(extra))
     assert run.rc == 0, run.output[-4000:]
-    dropin = on_host(host, "cat", DROPIN).stdout
-    assert "ExecStart=\n" in dropin and "fd://" not in dropin
-    # The engine answers on the extra listener the file asked for.
-    version = on_host(host, "docker", "-H", "tcp://127.0.0.1:2375", "version",
-                      "--format", "{{.Server.Version}}")
-    assert version.stdout.strip()
-    again = run_playbook("--limit", host, "-e", json.dumps(options))
+    for port in (2380, 2376):
+        answer = _api_version(ip, port)
+        assert answer.returncode == 0 and answer.stdout.strip(), (port, answer.stderr)
+    again = run_playbook("--limit", host, "-e", json.dumps(extra))
     assert again.total("changed") == 0, again.output[-4000:]
 
-    undo = run_playbook("--limit", host, "-e", '{"docker_daemon_remove_keys": ["hosts"]}')
-    assert undo.rc == 0, undo.output[-4000:]
+    off = run_playbook("--limit", host, "-e", "docker_engine_api_tcp=false",
+                       "-e", json.dumps({"docker_daemon_remove_keys": API_KEYS}))
+    assert off.rc == 0, off.output[-4000:]
     assert on_host(host, "test", "-e", DROPIN, check=False).returncode == 1
     assert "hosts" not in json.loads(on_host(host, "cat", DAEMON_JSON).stdout)
     assert_engine_active([host])
+    back = run_playbook("--limit", host)
+    assert back.rc == 0, back.output[-4000:]
+    assert _api_version(ip, 2376).returncode == 0
 
 
 def test_data_root_moves_with_its_data(converged, hosts):
