@@ -146,12 +146,9 @@ options:
     description: Recreate the container even when nothing changed.
     type: bool
     default: false
-  socket:
-    description: Path of the Docker daemon's unix socket.
-    type: path
-    default: /var/run/docker.sock
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - dockhand.docker.engine
 attributes:
   check_mode:
     support: full

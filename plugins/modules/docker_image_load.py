@@ -20,12 +20,9 @@ options:
         of Docker 25 and later), optionally compressed with gzip, bzip2 or xz.
     type: path
     required: true
-  socket:
-    description: Path of the Docker daemon's unix socket.
-    type: path
-    default: /var/run/docker.sock
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - dockhand.docker.engine
 attributes:
   check_mode:
     support: full

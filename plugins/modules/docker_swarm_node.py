@@ -148,16 +148,13 @@ options:
         the registered variable holds them.
     type: bool
     default: false
-  socket:
-    description: Path of the Docker daemon's unix socket.
-    type: path
-    default: /var/run/docker.sock
   timeout:
     description: Seconds to wait for each answer of the daemon (joining can take a while).
     type: int
     default: 60
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - dockhand.docker.engine
 attributes:
   check_mode:
     support: full

@@ -24,12 +24,6 @@ description:
   - Safe to run for many hosts at once; a lock on C(<pki_dir>/.lock) makes the first host
     create the files and the others find them in place.
 options:
-  pki_dir:
-    description:
-      - Absolute path of the directory on the controller that holds the PKI files, such as
-        C("{{ inventory_dir }}/pki"). Created with mode C(0700) when missing.
-    type: path
-    required: true
   name:
     description: Base name of the CA's files in O(pki_dir).
     type: str
@@ -38,44 +32,21 @@ options:
     description: Subject common name of the CA.
     type: str
     default: dockhand CA
-  key_type:
-    description: Key algorithm.
-    type: str
-    choices: [ecdsa-p256, ecdsa-p384, rsa]
-    default: ecdsa-p256
-  key_size:
-    description: RSA key size in bits (2048, 3072 or 4096; 3072 when unset). Ignored for ECDSA.
-    type: int
-  key_var:
-    description: The caller's variable(s) for O(key_type)/O(key_size), named in error messages.
-    type: str
-    default: key_type/key_size
   validity_days:
     description: Lifetime of a newly issued CA certificate.
     type: int
     default: 3650
-  renew_before_days:
-    description: Reissue when the certificate expires within this many days.
-    type: int
-    default: 30
+  promote_from:
+    description:
+      - Ends a CA rotation, the CA named here (e.g. V(ca-next)) becomes O(name). Nothing
+        happens when its files are gone, so a repeated run is harmless.
+    type: str
   force:
     description: Reissue the CA, with a new key, whatever its state.
     type: bool
     default: false
-  vault_encrypt:
-    description:
-      - Keep the private key encrypted at rest with the play's vault secret (the
-        C(vault_identity_encrypt) identity if configured, else the first secret given), so
-        it can be committed. Needs C(--vault-password-file) or C(--ask-vault-pass).
-      - A key already on disk is re-encrypted or decrypted to match, without a new key.
-      - Vault-encrypted keys are always read through the vault, whatever this option says.
-    type: bool
-    default: false
-  state:
-    description: V(absent) deletes the CA's files.
-    type: str
-    choices: [present, absent]
-    default: present
+extends_documentation_fragment:
+  - dockhand.docker.pki
 attributes:
   check_mode:
     support: full
@@ -94,7 +65,7 @@ author:
 EXAMPLES = r"""
 - name: Keep the registry CA next to the inventory
   dockhand.docker.pki_ca:
-    pki_dir: "{{ inventory_dir }}/pki"
+    pki_dir: "{{ inventory_dir }}-pki"
     common_name: dockhand registry CA
     vault_encrypt: true
   run_once: true

@@ -22,10 +22,6 @@ description:
     is set. RV(reason) says why.
   - Safe to run for many hosts at once (a lock on C(<pki_dir>/.lock)).
 options:
-  pki_dir:
-    description: Absolute path of the PKI directory on the controller, as for pki_ca.
-    type: path
-    required: true
   name:
     description: Base name of the certificate's files in O(pki_dir).
     type: str
@@ -59,35 +55,12 @@ options:
     type: str
     choices: [server, client, server+client]
     default: server
-  key_type:
-    description: Key algorithm.
-    type: str
-    choices: [ecdsa-p256, ecdsa-p384, rsa]
-    default: ecdsa-p256
-  key_size:
-    description: RSA key size in bits (2048, 3072 or 4096; 3072 when unset). Ignored for ECDSA.
-    type: int
-  key_var:
-    description: The caller's variable(s) for O(key_type)/O(key_size), named in error messages.
-    type: str
-    default: key_type/key_size
   validity_days:
     description: Lifetime of a newly issued certificate.
     type: int
     default: 397
-  renew_before_days:
-    description: Reissue when the certificate expires within this many days.
-    type: int
-    default: 30
   force:
     description: Reissue, with a new key, whatever the state.
-    type: bool
-    default: false
-  vault_encrypt:
-    description:
-      - Keep the private key encrypted at rest with the play's vault secret, as for pki_ca.
-      - M(ansible.builtin.copy) with O(ansible.builtin.copy#module:src) set to RV(paths.key)
-        decrypts it on the way to a host.
     type: bool
     default: false
   return_private_key:
@@ -96,11 +69,8 @@ options:
         marked C(no_log), so no callback shows it; a registered variable still holds it.
     type: bool
     default: false
-  state:
-    description: V(absent) deletes the certificate's files.
-    type: str
-    choices: [present, absent]
-    default: present
+extends_documentation_fragment:
+  - dockhand.docker.pki
 attributes:
   check_mode:
     support: full
@@ -119,7 +89,7 @@ author:
 EXAMPLES = r"""
 - name: Issue the registry's server certificate
   dockhand.docker.pki_cert:
-    pki_dir: "{{ inventory_dir }}/pki"
+    pki_dir: "{{ inventory_dir }}-pki"
     name: registry
     dns_names: "{{ registry_tls_dns_names }}"
     ip_addresses: "{{ registry_tls_ip_addresses }}"
