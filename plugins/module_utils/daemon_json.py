@@ -13,14 +13,14 @@ option (dockerd refuses to start when an option is given both ways).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import difflib
 import ipaddress
 import json
 import os
-import tempfile
 from dataclasses import dataclass
+
+from ansible_collections.dockhand.docker.plugins.module_utils.files import atomic_write  # noqa: F401
 
 BOOL = "bool"
 INT = "int"
@@ -918,27 +918,3 @@ def dropin_content(argv: list[str], conflicting) -> str | None:
 # Files
 # ---------------------------------------------------------------------------------------------
 
-def atomic_write(path: str, content: str | bytes, mode: int = 0o644) -> None:
-    """Replace ``path`` so readers see the old or the new file, never a partial one."""
-    data = content.encode("utf-8") if isinstance(content, str) else content
-    directory = os.path.dirname(os.path.abspath(path))
-    # Same directory, so os.replace is a rename within one filesystem and therefore atomic.
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                               dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    # Without this the rename itself may not survive a crash.
-    dir_fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

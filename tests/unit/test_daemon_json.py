@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from ansible_collections.dockhand.docker.plugins.module_utils import daemon_json as dj
+from moduletools import run_module
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULE = ROOT / "plugins" / "modules" / "docker_daemon_config.py"
@@ -585,32 +584,16 @@ class Host:
         self.root = tmp_path / "root"
         self.daemon_json = self.root / "etc/docker/daemon.json"
         self.dropin = self.root / "etc/systemd/system/docker.service.d/dockhand-daemon-json.conf"
-        self.runs = 0
 
     def run(self, check_mode=False, diff=False, **args):
-        self.runs += 1
         module_args = {
             "path": str(self.daemon_json),
             "dropin_path": str(self.dropin),
             "unit_search_roots": [str(self.root)],
             **args,
-            "_ansible_check_mode": check_mode,
-            "_ansible_diff": diff,
         }
-        args_file = self.tmp / f"args-{self.runs}.json"
-        args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": module_args}))
-        proc = subprocess.run(
-            [sys.executable, str(MODULE), str(args_file)],
-            capture_output=True, text=True, cwd=self.tmp, check=False,
-            env={**os.environ, "PYTHONPATH": str(ROOT / "collections")},
-        )
-        try:
-            result = json.loads(proc.stdout)
-        except json.JSONDecodeError:
-            pytest.fail(f"module printed no JSON (rc={proc.returncode}):\n{proc.stdout}\n"
-                        f"{proc.stderr}")
-        assert (proc.returncode != 0) == bool(result.get("failed")), result
-        return result
+        return run_module("docker_daemon_config", module_args, self.tmp,
+                          check_mode=check_mode, diff=diff)
 
     def warnings(self, result) -> str:
         return json.dumps(result.get("warnings", []))

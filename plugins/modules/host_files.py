@@ -1,0 +1,224 @@
+#!/usr/bin/python
+# Copyright (c) dockhand contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: host_files
+short_description: Directories, files, absent paths and managed blocks of a host in one call
+version_added: 0.1.0
+description:
+  - Brings a set of directories and files on a host to the wanted content, mode and owner in
+    one module call, where a loop of M(ansible.builtin.copy) would cost several round trips
+    per file. Files are replaced atomically (a temporary file in the same directory, then a
+    rename); files that cannot be renamed over, such as a bind-mounted C(/etc/hosts) in a
+    container, are rewritten in place.
+  - O(secret_files) are never shown, in diffs or anywhere else.
+  - Reports the paths it changed, so that callers restart only what read them.
+options:
+  directories:
+    description: Directories to create or fix.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path: {description: Path., type: path, required: true}
+      mode: {description: Octal mode., type: str, default: "0755"}
+      owner: {description: Owner name., type: str, default: root}
+      group: {description: Group name., type: str, default: root}
+  files:
+    description: Files and their content.
+    type: list
+    elements: dict
+    default: []
+    suboptions: &file_options
+      path: {description: Path., type: path, required: true}
+      content: {description: The whole content., type: str, required: true}
+      mode: {description: Octal mode., type: str, default: "0644"}
+      owner: {description: Owner name., type: str, default: root}
+      group: {description: Group name., type: str, default: root}
+  secret_files:
+    description: Like O(files), for private keys and credentials; never printed or diffed.
+    type: list
+    elements: dict
+    default: []
+    suboptions: *file_options
+  absent:
+    description: Paths to remove (files only).
+    type: list
+    elements: path
+    default: []
+  blocks:
+    description: Managed blocks, between C(# BEGIN marker) and C(# END marker) lines, in files.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path: {description: Path of the file, which must exist., type: path, required: true}
+      marker: {description: Text after BEGIN/END., type: str, required: true}
+      block: {description: Lines of the block; empty removes it., type: str, required: true}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+author:
+  - dockhand contributors
+"""
+
+EXAMPLES = r"""
+- name: Give dockerd its TLS files
+  dockhand.docker.host_files:
+    directories:
+      - {path: /etc/docker/tls, mode: "0700"}
+    files:
+      - {path: /etc/docker/tls/ca.pem, content: "{{ ca_pem }}"}
+    secret_files:
+      - {path: /etc/docker/tls/server-key.pem, content: "{{ key_pem }}", mode: "0600"}
+"""
+
+RETURN = r"""
+changed_paths:
+  description: Every path that was (or in check mode would be) created, changed or removed.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import grp
+import os
+import pwd
+import stat
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockhand.docker.plugins.module_utils.files import (
+    read_text,
+    replace_file,
+    with_block,
+)
+
+DIR_SPEC = dict(path=dict(type="path", required=True), mode=dict(type="str", default="0755"),
+                owner=dict(type="str", default="root"), group=dict(type="str", default="root"))
+FILE_SPEC = dict(DIR_SPEC, content=dict(type="str", required=True),
+                 mode=dict(type="str", default="0644"))
+
+
+class HostFiles:
+    def __init__(self, module):
+        self.module = module
+        self.check = module.check_mode
+        self.changed_paths = []
+        self.diff = []
+
+    def _ids(self, item):
+        try:
+            return pwd.getpwnam(item["owner"]).pw_uid, grp.getgrnam(item["group"]).gr_gid
+        except KeyError as exc:
+            self.module.fail_json(msg=f"{item['path']}: no such owner or group ({exc})")
+
+    def _mode(self, item):
+        try:
+            return int(item["mode"], 8)
+        except ValueError:
+            self.module.fail_json(msg=f"{item['path']}: mode must be octal, not {item['mode']!r}")
+
+    def _metadata(self, path, item):
+        """Fix mode and owner of an existing path; True when they were off."""
+        st, mode, (uid, gid) = os.lstat(path), self._mode(item), self._ids(item)
+        if stat.S_IMODE(st.st_mode) == mode and (st.st_uid, st.st_gid) == (uid, gid):
+            return False
+        if not self.check:
+            os.chown(path, uid, gid)
+            os.chmod(path, mode)
+        return True
+
+    def directory(self, item):
+        path = item["path"]
+        if os.path.isdir(path):
+            if self._metadata(path, item):
+                self.changed_paths.append(path)
+            return
+        if os.path.lexists(path):
+            self.module.fail_json(msg=f"{path} exists and is not a directory")
+        if not self.check:
+            os.makedirs(path, exist_ok=True)
+            self._metadata(path, item)
+        self.changed_paths.append(path)
+
+    def file(self, item, secret):
+        path, content = item["path"], item["content"]
+        before = read_text(path)
+        if before == content:
+            if self._metadata(path, item):
+                self.changed_paths.append(path)
+            return
+        if not secret:
+            self.diff.append({"before_header": path, "after_header": path,
+                              "before": before or "", "after": content})
+        if not self.check:
+            replace_file(path, content, self._mode(item))
+            self._metadata(path, item)
+        self.changed_paths.append(path)
+
+    def absent(self, path):
+        if not os.path.lexists(path):
+            return
+        if os.path.isdir(path) and not os.path.islink(path):
+            self.module.fail_json(msg=f"{path} is a directory; absent removes files only")
+        if not self.check:
+            os.unlink(path)
+        self.changed_paths.append(path)
+
+    def block(self, item):
+        path = item["path"]
+        before = read_text(path)
+        if before is None:
+            self.module.fail_json(msg=f"{path} does not exist; a managed block needs the file")
+        after = with_block(before, item["marker"], item["block"])
+        if after == before:
+            return
+        self.diff.append({"before_header": path, "after_header": path,
+                          "before": before, "after": after})
+        if not self.check:
+            replace_file(path, after, stat.S_IMODE(os.stat(path).st_mode))
+        self.changed_paths.append(path)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            directories=dict(type="list", elements="dict", default=[], options=DIR_SPEC),
+            files=dict(type="list", elements="dict", default=[], options=FILE_SPEC),
+            secret_files=dict(type="list", elements="dict", default=[], options=FILE_SPEC,
+                              no_log=True),
+            absent=dict(type="list", elements="path", default=[]),
+            blocks=dict(type="list", elements="dict", default=[], options=dict(
+                path=dict(type="path", required=True), marker=dict(type="str", required=True),
+                block=dict(type="str", required=True))),
+        ),
+        supports_check_mode=True,
+    )
+    files = HostFiles(module)
+    for item in module.params["directories"]:
+        files.directory(item)
+    for item in module.params["files"]:
+        files.file(item, secret=False)
+    for item in module.params["secret_files"]:
+        files.file(item, secret=True)
+    for path in module.params["absent"]:
+        files.absent(path)
+    for item in module.params["blocks"]:
+        files.block(item)
+    result = {"changed": bool(files.changed_paths), "changed_paths": files.changed_paths}
+    if module._diff:
+        result["diff"] = files.diff
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
