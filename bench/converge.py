@@ -49,7 +49,10 @@ def fresh_lab(nodes: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=int(os.environ.get("LAB_NODES", "3")))
+    parser.add_argument("-e", "--extra-vars", action="append", default=[],
+                        help="passed to every ansible-playbook run, e.g. to compare settings")
     args = parser.parse_args()
+    extra = [arg for value in args.extra_vars for arg in ("-e", value)]
     inventory = ["-i", str(ROOT / "inventory" / "lab")]
 
     fresh_lab(args.nodes)
@@ -60,16 +63,16 @@ def main() -> int:
     # The engine's share of site.yml (its trust and remote API included), against the engine
     # install floor; the registry is measured by bench/registry.py.
     engine = ["ansible-playbook", *inventory, "playbooks/site.yml",
-              "--skip-tags", "docker_registry"]
+              "--skip-tags", "docker_registry", *extra]
     converge = timed("fresh converge (site.yml without the registry)", engine)
     noop = timed("no-op re-run (site.yml without the registry)", engine)
     facts = timed("facts floor (gather facts only)",
                   ["ansible-playbook", *inventory, "bench/facts.yml"])
 
     timed("full site.yml (adds the registry) on the converged engines",
-                 ["ansible-playbook", *inventory, "playbooks/site.yml"])
+                 ["ansible-playbook", *inventory, "playbooks/site.yml", *extra])
     full_noop = timed("full site.yml no-op re-run",
-                      ["ansible-playbook", *inventory, "playbooks/site.yml"])
+                      ["ansible-playbook", *inventory, "playbooks/site.yml", *extra])
     print(f"[bench] full site.yml no-op / facts floor: {full_noop / facts:.2f}")
     ratios = {"converge / install floor": converge / install, "no-op / facts floor": noop / facts}
     print(f"\nhosts: {args.nodes}")
