@@ -47,15 +47,6 @@ options:
     default: false
 extends_documentation_fragment:
   - dockhand.docker.pki
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: all
-notes:
-  - Runs on the controller only, as an action plugin.
 seealso:
   - module: dockhand.docker.pki_cert
 author:
