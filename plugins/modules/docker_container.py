@@ -148,14 +148,11 @@ options:
     default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - dockhand.docker.host
   - dockhand.docker.engine
 attributes:
-  check_mode:
-    support: full
   diff_mode:
     support: full
-  platform:
-    platforms: posix
 notes:
   - Recreating means stop (with O(stop_timeout)), remove, create and start. Anonymous volumes
     of the old container (from the image's C(VOLUME)) are left behind, not removed and not

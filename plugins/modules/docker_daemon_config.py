@@ -104,18 +104,15 @@ options:
     default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - dockhand.docker.host
   - ansible.builtin.action_common_attributes.flow
 attributes:
   action:
     support: full
   async:
     support: none
-  check_mode:
-    support: full
   diff_mode:
     support: full
-  platform:
-    platforms: posix
 notes:
   - Nothing is written when any option is invalid; every problem is reported at once.
   - Keys of the existing file that O(options) does not mention are validated too, because

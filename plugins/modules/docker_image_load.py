@@ -22,14 +22,11 @@ options:
     required: true
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - dockhand.docker.host
   - dockhand.docker.engine
 attributes:
-  check_mode:
-    support: full
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 notes:
   - Reading the manifest of a compressed tarball decompresses it once, without loading it.
   - Only the target's system python3 is needed.

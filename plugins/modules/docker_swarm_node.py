@@ -154,14 +154,11 @@ options:
     default: 60
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - dockhand.docker.host
   - dockhand.docker.engine
 attributes:
-  check_mode:
-    support: full
   diff_mode:
     support: full
-  platform:
-    platforms: posix
 notes:
   - Addresses and pools are only used to create or join a swarm; a node already in the swarm
     is not compared against them.

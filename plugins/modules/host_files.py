@@ -59,14 +59,11 @@ options:
       marker: {description: Text after BEGIN/END., type: str, required: true}
       block: {description: Lines of the block; empty removes it., type: str, required: true}
 attributes:
-  check_mode:
-    support: full
   diff_mode:
     support: full
-  platform:
-    platforms: posix
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - dockhand.docker.host
 author:
   - dockhand contributors
 """

@@ -145,10 +145,6 @@ reason:
 """
 
 if __name__ == "__main__":
-    import json
-    import sys
+    from ansible_collections.dockhand.docker.plugins.module_utils.controller_only import refuse
 
-    print(json.dumps({"failed": True,
-                      "msg": "dockhand.docker.pki_cert runs on the controller as an action "
-                             "plugin; it cannot run as a module on a host"}))
-    sys.exit(1)
+    refuse("pki_cert")
