@@ -11,6 +11,7 @@ Nothing here talks to a daemon, so all of it is unit-tested without one.
 from __future__ import annotations
 
 import base64
+import os
 import re
 from dataclasses import dataclass
 
@@ -318,3 +319,24 @@ def certificate_organization(pem):
 def cluster_id_from_node_cert(pem):
     """The cluster ID in a swarm node certificate (its subject's O), or None."""
     return certificate_organization(pem)
+
+
+def cluster_id_of(info):
+    """The ID of the swarm an engine is in, from its /info: (ID, None) or (None, why not).
+
+    A manager's /info names the cluster; a worker's does not, so it is read from the node
+    certificate under the daemon's root directory.
+    """
+    swarm = info.get("Swarm") or {}
+    cluster = (swarm.get("Cluster") or {}).get("ID")
+    if cluster:
+        return cluster, None
+    path = os.path.join(info.get("DockerRootDir") or "/var/lib/docker", NODE_CERT)
+    try:
+        with open(path, encoding="ascii", errors="replace") as handle:
+            found = cluster_id_from_node_cert(handle.read())
+    except (OSError, ValueError) as exc:
+        return None, f"a worker cannot ask the API and {path} is unreadable: {exc}"
+    if not found:
+        return None, f"{path} names no cluster (no O in its subject)"
+    return found, None

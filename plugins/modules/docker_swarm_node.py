@@ -23,6 +23,9 @@ options:
       - V(absent) makes the engine leave its swarm. A manager leaves only with O(force), and
         not when that would cost a swarm with other nodes its quorum (a manager that leaves
         stays a raft member, unreachable, until it is removed) unless O(allow_quorum_loss).
+      - V(absent) with O(node), on a manager, removes that node's entry from the swarm once
+        the node has left (its state is C(down); the module waits up to O(timeout) for it).
+        A manager's entry is demoted first, under the same quorum check as a demotion.
     type: str
     choices: [present, absent]
     default: present
@@ -208,6 +211,12 @@ EXAMPLES = r"""
   dockhand.docker.docker_swarm_node:
     state: absent
     force: true
+
+- name: Then remove its entry (from a manager)
+  dockhand.docker.docker_swarm_node:
+    state: absent
+    node: "{{ inventory_hostname }}"
+  delegate_to: "{{ groups.managers[0] }}"
 """
 
 RETURN = r"""
@@ -250,7 +259,6 @@ join_tokens:
   sample: {worker: SWMTKN-1-..., manager: SWMTKN-1-...}
 """
 
-import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -260,12 +268,12 @@ from ansible_collections.dockhand.docker.plugins.module_utils.docker_api import 
     NotFound,
 )
 from ansible_collections.dockhand.docker.plugins.module_utils.swarm import (
-    NODE_CERT,
-    cluster_id_from_node_cert,
+    cluster_id_of,
     find_node,
     is_manager,
     is_reachable_manager,
     manager_counts,
+    node_state,
     node_summary,
     quorum_check,
     spec_changes,
@@ -308,22 +316,9 @@ class SwarmNode:
         info = self.call("read the daemon's info", self.client.get, "/info") or {}
         return info, info.get("Swarm") or {}
 
-    def cluster_id_of(self, info):
-        """The ID of the swarm the engine is in: (ID, None) or (None, why it is unknown)."""
-        swarm = info.get("Swarm") or {}
-        cluster = (swarm.get("Cluster") or {}).get("ID")
-        if cluster:
-            return cluster, None
-        root = info.get("DockerRootDir") or "/var/lib/docker"
-        path = os.path.join(root, NODE_CERT)
-        try:
-            with open(path, encoding="ascii", errors="replace") as handle:
-                found = cluster_id_from_node_cert(handle.read())
-        except (OSError, ValueError) as exc:
-            return None, f"a worker cannot ask the API and {path} is unreadable: {exc}"
-        if not found:
-            return None, f"{path} names no cluster (no O in its subject)"
-        return found, None
+    @staticmethod
+    def cluster_id_of(info):
+        return cluster_id_of(info)
 
     # -- joining and leaving ---------------------------------------------------------------
 
@@ -375,6 +370,43 @@ class SwarmNode:
                           "(demote it first to leave as a worker)")
             self.check_leave_quorum()
         self.leave(force)
+
+    def remove_entry(self, swarm):
+        """On a manager: remove another node's entry once that node has left (is down)."""
+        ref = self.params["node"]
+        if not swarm.get("ControlAvailable"):
+            self.fail(f"removing node {ref} from the swarm must run on a manager; this engine "
+                      "is not one: delegate the task to a manager")
+        nodes = self.call("list the swarm's nodes", self.client.get, "/nodes")
+        try:
+            target = find_node(nodes, ref)
+        except LookupError:
+            return  # no such entry: already removed
+        if target.get("ID") == swarm.get("NodeID"):
+            self.fail("a manager cannot remove its own entry: make it leave (state: absent "
+                      "without node) on the node itself")
+        if node_state(target) != "down" and not self.check:
+            target = self.wait_down(target)
+        managers, reachable = manager_counts(nodes)
+        if is_manager(target):
+            self.guard_quorum(managers, reachable, target, "removing")
+        self.diff = {"before": {"node": node_summary(target)}, "after": {"node": None}}
+        self.actions.append(f"removed {target['ID']}")
+        if not self.check:
+            self.remove(target)
+
+    def wait_down(self, target):
+        """A node that has just left turns down within seconds; one that has not is refused."""
+        deadline = time.monotonic() + self.params["timeout"]
+        while node_state(target) != "down":
+            if time.monotonic() > deadline:
+                self.fail(f"node {node_label(target)} is {node_state(target)}, not down: make "
+                          "it leave the swarm first (state: absent on that node), then remove "
+                          "its entry")
+            time.sleep(1)
+            target = self.call(f"inspect node {target['ID']}", self.client.get,
+                               f"/nodes/{target['ID']}")
+        return target
 
     def check_leave_quorum(self):
         if self.params["allow_quorum_loss"]:
@@ -610,6 +642,9 @@ class SwarmNode:
         info, swarm = self.info()
         before_state = swarm.get("LocalNodeState") or "inactive"
         before_cluster = self.cluster_id_of(info)[0] if before_state == "active" else None
+        if self.params["state"] == "absent" and self.params["node"]:
+            self.remove_entry(swarm)
+            return
         if self.params["state"] == "absent":
             if self.check:
                 self.describe(info, swarm)

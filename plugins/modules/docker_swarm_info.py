@@ -1,0 +1,148 @@
+#!/usr/bin/python
+# Copyright (c) dockhand contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: docker_swarm_info
+short_description: Which swarm a Docker engine is in, with which role, and (on a manager) its nodes
+version_added: 0.1.0
+description:
+  - Reads an engine's swarm state without changing anything; what the C(docker_swarm) role
+    decides from (which manager leads the run, who must join, whose role must change).
+  - The cluster ID is read on workers too, from the node's swarm certificate, since a
+    worker cannot ask the API.
+  - Talks to the Docker Engine API on the local unix socket with nothing but the target's
+    system python3.
+options: {}
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.info_module
+  - dockhand.docker.engine
+attributes:
+  check_mode:
+    support: full
+  platform:
+    platforms: posix
+seealso:
+  - module: dockhand.docker.docker_swarm_node
+author:
+  - dockhand contributors
+"""
+
+EXAMPLES = r"""
+- name: Read every node's swarm state
+  dockhand.docker.docker_swarm_info:
+  register: swarm_info
+
+- name: Show the managers' view of the nodes
+  ansible.builtin.debug:
+    msg: "{{ swarm_info.nodes | map(attribute='hostname') }}"
+  when: swarm_info.manager
+"""
+
+RETURN = r"""
+state:
+  description: The engine's local swarm state.
+  returned: always
+  type: str
+  sample: active
+  choices: [inactive, pending, active, error, locked]
+manager:
+  description: Whether the engine is a manager that can answer for the swarm.
+  returned: always
+  type: bool
+node_id:
+  description: The engine's node ID; empty when it is in no swarm.
+  returned: always
+  type: str
+hostname:
+  description: The engine's host name, the one its node entry carries.
+  returned: always
+  type: str
+node_addr:
+  description: The address the node is known by in the swarm.
+  returned: always
+  type: str
+cluster_id:
+  description: ID of the swarm the engine is in; null when it is in none or it cannot be read.
+  returned: always
+  type: str
+cluster_id_error:
+  description: Why the cluster ID could not be read, when it could not.
+  returned: when the engine is in a swarm and its cluster ID cannot be read
+  type: str
+remote_managers:
+  description: Addresses (C(HOST:PORT)) of the swarm's managers as this engine knows them.
+  returned: always
+  type: list
+  elements: str
+error:
+  description: The swarm error the engine reports (state C(error) or C(pending)).
+  returned: always
+  type: str
+nodes:
+  description: The swarm's nodes, as in the RV(dockhand.docker.docker_swarm_node#module:node) result.
+  returned: when the engine is a manager
+  type: list
+  elements: dict
+swarm:
+  description: "{cluster_id, managers, reachable_managers, nodes} as the manager sees it."
+  returned: when the engine is a manager
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockhand.docker.plugins.module_utils.docker_api import (
+    EngineClient,
+    EngineError,
+)
+from ansible_collections.dockhand.docker.plugins.module_utils.swarm import (
+    cluster_id_of,
+    node_summary,
+    swarm_summary,
+)
+
+
+def describe(client):
+    info = client.get("/info") or {}
+    swarm = info.get("Swarm") or {}
+    state = swarm.get("LocalNodeState") or "inactive"
+    result = {
+        "state": state,
+        "manager": bool(swarm.get("ControlAvailable")),
+        "node_id": swarm.get("NodeID") or "",
+        "hostname": info.get("Name") or "",
+        "node_addr": swarm.get("NodeAddr") or "",
+        "cluster_id": None,
+        "remote_managers": [manager.get("Addr") for manager in swarm.get("RemoteManagers") or []
+                            if manager.get("Addr")],
+        "error": swarm.get("Error") or "",
+    }
+    if state == "active":
+        result["cluster_id"], why = cluster_id_of(info)
+        if why:
+            result["cluster_id_error"] = why
+    if result["manager"]:
+        nodes = client.get("/nodes") or []
+        result["nodes"] = [node_summary(node) for node in nodes]
+        result["swarm"] = swarm_summary(result["cluster_id"], nodes)
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(socket=dict(type="path", default="/var/run/docker.sock")),
+        supports_check_mode=True,
+    )
+    try:
+        result = describe(EngineClient(module.params["socket"]))
+    except EngineError as exc:
+        module.fail_json(msg=f"cannot read the engine's swarm state: {exc.message}",
+                         status=exc.status)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()
