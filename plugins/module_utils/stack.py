@@ -25,7 +25,7 @@ ENDPOINT_MODES = ("vip", "dnsrr")
 UPDATING = ("updating", "rollback_started")
 FAILED_UPDATES = ("paused", "rollback_paused", "rollback_completed")
 _SHORT_PORT = re.compile(
-    r"^(?:(?P<ip>[0-9.]+|\[[0-9a-fA-F:]+\]):)?(?:(?P<published>\d+(?:-\d+)?):)?"
+    r"^(?:(?P<ip>\d+\.\d+\.\d+\.\d+|\[[0-9a-fA-F:]+\]):)?(?:(?P<published>\d+(?:-\d+)?):)?"
     r"(?P<target>\d+(?:-\d+)?)(?:/(?P<protocol>tcp|udp|sctp))?$")
 
 
@@ -143,19 +143,48 @@ def spec_changes(before, after):
     return sorted(name for name in set(old) | set(new) if old.get(name) != new.get(name))
 
 
-def progress(service):
-    """(converged, failed reason or None, 'running/desired') for a /services?status=1 entry."""
+def progress(service, tasks=()):
+    """(converged, failed reason or None, 'running/desired') of a /services?status=1 entry,
+    given the service's tasks.
+
+    A replicated service wants its replica count. For a global service the daemon's own
+    count cannot be used (a rejected task stops counting as desired), so each node's latest
+    task is looked at: every node whose latest task should run must run it.
+    """
     status = service.get("ServiceStatus") or {}
-    running, desired = status.get("RunningTasks", 0), status.get("DesiredTasks", 0)
     mode = (service.get("Spec") or {}).get("Mode") or {}
     update = (service.get("UpdateStatus") or {}).get("State")
+    if "Global" in mode:
+        latest = {}
+        for task in tasks:
+            node = task.get("NodeID")
+            if node and (node not in latest or _created(task) > _created(latest[node])):
+                latest[node] = task
+        wanted = [task for task in latest.values()
+                  if task.get("DesiredState") in ("running", "ready", "new", "pending",
+                                                  "assigned", "accepted", "preparing",
+                                                  "starting")]
+        running = sum(1 for task in wanted if (task.get("Status") or {}).get("State") == "running"
+                      and task.get("DesiredState") == "running")
+        desired = len(wanted)
+    else:
+        running, desired = status.get("RunningTasks", 0), status.get("DesiredTasks", 0)
+        replicas = (mode.get("Replicated") or {}).get("Replicas")
+        if replicas is not None:
+            desired = replicas
     counts = f"{running}/{desired}"
     if update in FAILED_UPDATES:
         message = (service.get("UpdateStatus") or {}).get("Message") or update
         return False, f"update {update}: {message}", counts
     if "ReplicatedJob" in mode or "GlobalJob" in mode:
         return True, None, counts
+    if "Global" in mode and not desired:
+        return False, None, counts  # no task placed yet
     return running >= desired and update not in UPDATING, None, counts
+
+
+def _created(task):
+    return task.get("CreatedAt") or ""
 
 
 def task_errors(tasks, nodes_by_id, services_by_id, limit=10):

@@ -196,9 +196,10 @@ class Stack:
         self.params = module.params
         self.client = client
         self.name = module.params["name"]
+        self.changed = False  # what a failure reports: whether the deploy itself ran
 
     def fail(self, msg, **kwargs):
-        self.module.fail_json(msg=f"stack {self.name}: {msg}", **kwargs)
+        self.module.fail_json(msg=f"stack {self.name}: {msg}", changed=self.changed, **kwargs)
 
     def call(self, what, function, *args, **kwargs):
         try:
@@ -272,7 +273,10 @@ class Stack:
         deadline = time.monotonic() + self.params["wait_timeout"]
         while True:
             services = self.services(status=True)
-            state = {s["Spec"]["Name"]: progress(s) for s in services}
+            tasks = self.tasks(services)
+            state = {s["Spec"]["Name"]: progress(s, [t for t in tasks
+                                                     if t.get("ServiceID") == s.get("ID")])
+                     for s in services}
             failed = {name: p[1] for name, p in state.items() if p[1]}
             pending = sorted(name for name, p in state.items() if not p[0])
             counts = {name: p[2] for name, p in state.items()}
@@ -287,6 +291,12 @@ class Stack:
                           f"({waiting} running/desired){self.errors(services)}",
                           services=counts)
             time.sleep(POLL)
+
+    def tasks(self, services):
+        if not services:
+            return []
+        return self.call("list the stack's tasks", self.client.get, "/tasks", {"filters": {
+            "service": [s["Spec"]["Name"] for s in services]}}) or []
 
     def errors(self, services):
         """'; task errors: ...' from the stack's tasks, the newest error per service and node."""
@@ -333,7 +343,7 @@ class Stack:
             self.deploy(documents)
         after = self.services()
         result["changed_services"] = spec_changes(before, after)
-        result["changed"] = bool(result["changed_services"])
+        result["changed"] = self.changed = bool(result["changed_services"])
         if self.params["wait"]:
             result["services"] = self.wait()
         return result, before
@@ -345,6 +355,7 @@ class Stack:
                   "changed_services": names, "services": {}, "changed": bool(names)}
         if names and not self.module.check_mode:
             self.cli(["stack", "rm", self.name])
+            self.changed = True
             if self.params["wait"]:
                 self.wait_removed()
         return result, before

@@ -35,11 +35,12 @@ class Run:
         return sum(host[field] for host in self.recap.values())
 
 
-def run_playbook(*args: str, playbook: Path = SITE, timeout: int = 1200) -> Run:
+def run_playbook(*args: str, playbook: Path = SITE, timeout: int = 1200,
+                 inventory: Path = INVENTORY) -> Run:
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_NOCOLOR="1")
     proc = subprocess.run(
-        ["ansible-playbook", "-i", str(INVENTORY), str(playbook), *args],
+        ["ansible-playbook", "-i", str(inventory), str(playbook), *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False,
     )
     output = proc.stdout + proc.stderr

@@ -1,0 +1,253 @@
+"""The docker_swarm role on the 4-node lab: 3 managers and a worker, stacks from the private
+registry, and the faults a swarm must survive (a manager down, a worker rebuilt)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from labtools import INVENTORY, ROOT, on_host, run_playbook
+from registrytools import REGISTRY, login
+
+pytestmark = pytest.mark.lab
+
+SWARM_PLAY = ROOT / "tests" / "integration" / "playbooks" / "swarm.yml"
+PROBE_PORT = 8080
+
+
+def nodes(manager: str = "node1") -> list[dict]:
+    lines = on_host(manager, "docker", "node", "ls", "--format", "{{json .}}").stdout
+    return [json.loads(line) for line in lines.splitlines() if line.strip()]
+
+
+def node_labels(manager: str, ids: list[str]) -> dict[str, dict[str, str]]:
+    out = on_host(manager, "docker", "node", "inspect", *ids, "--format",
+                  "{{json .Description.Hostname}} {{json .Spec.Labels}}").stdout
+    return {json.loads(h): json.loads(labels) for h, labels in
+            (line.split(" ", 1) for line in out.splitlines())}
+
+
+def service_tasks(service: str, manager: str = "node1") -> list[dict]:
+    out = on_host(manager, "docker", "service", "ps", "--no-trunc", "--format", "{{json .}}",
+                  "--filter", "desired-state=running", "--filter", "desired-state=ready",
+                  service).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def inventory_labels(hosts: list[str]) -> dict[str, dict[str, str]]:
+    """docker_swarm_labels as the inventory templates them for each host."""
+    proc = subprocess.run(
+        ["ansible", "-i", str(INVENTORY), "swarm_managers:swarm_workers", "-o",
+         "-m", "ansible.builtin.debug", "-a", "var=docker_swarm_labels"],
+        cwd=ROOT, capture_output=True, text=True, check=True)
+    labels = {}
+    for line in proc.stdout.splitlines():
+        host, _, payload = line.partition(" | SUCCESS => ")
+        value = json.loads(payload)["docker_swarm_labels"]
+        labels[host.strip()] = {k: (str(v).lower() if isinstance(v, bool) else str(v))
+                                for k, v in value.items()}
+    assert set(labels) == set(hosts)
+    return labels
+
+
+def stack_vars(name: str, image: str, port: int, timeout: int = 120, **extra) -> str:
+    service = {"image": image, "ports": [f"{port}:{PROBE_PORT}"], "deploy": {"mode": "global"},
+               **extra}
+    document = {"version": "3.8", "services": {"probe": service}}
+    if "networks" in extra:
+        document["networks"] = {net: {"external": True} for net in extra["networks"]}
+    return json.dumps({"docker_swarm_stacks": [
+        {"name": name, "wait_timeout": timeout, "compose": [document]}]})
+
+
+def http_get(host: str, path: str, ip: str, port: int = PROBE_PORT) -> tuple[int, str]:
+    proc = on_host(host, "curl", "-s", "-m", "5", "-w", "\n%{http_code}",
+                   f"http://{ip}:{port}{path}", check=False)
+    body, _, code = proc.stdout.rpartition("\n")
+    return int(code or 0), body
+
+
+def ip_of(host: str) -> str:
+    return f"172.29.77.{10 + int(host.removeprefix('node'))}"
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(2)
+
+
+def lab(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, check=True,
+                   capture_output=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def swarm(hosts):
+    """site.yml on the whole lab: earlier tests may have rebuilt a node with --limit."""
+    if len(hosts) < 4:
+        pytest.fail("the swarm tests need 4 lab nodes (LAB_NODES=4, the default)")
+    run = run_playbook()
+    assert run.rc == 0, run.output[-4000:]
+    return run
+
+
+@pytest.fixture(scope="module")
+def e2e_image(swarm, hosts) -> str:
+    """An image built on the worker, pushed to the private registry."""
+    builder = hosts[-1]
+    tag = uuid.uuid4().hex[:8]
+    image = f"{REGISTRY}/e2e/probe:{tag}"
+    login(builder)
+    on_host(builder, "sh", "-c",
+            f"printf 'FROM dockhand-lab/probe:1\\nRUN echo e2e-{tag} > /srv/probe/build-id\\n'"
+            f" | docker build -q -t {image} -")
+    on_host(builder, "docker", "push", "-q", image)
+    # Only the builder has it: every other node must pull it from the registry.
+    for host in hosts:
+        if host != builder:
+            assert on_host(host, "docker", "image", "inspect", image, check=False).returncode
+    return image
+
+
+def test_three_managers_one_leader_one_worker_all_ready_with_labels(swarm, hosts):
+    listed = nodes()
+    assert sorted(n["Hostname"] for n in listed) == hosts
+    assert all(n["Status"] == "Ready" for n in listed), listed
+    status = sorted(n["ManagerStatus"] for n in listed)
+    assert status == ["", "Leader", "Reachable", "Reachable"], listed
+    workers = [n["Hostname"] for n in listed if not n["ManagerStatus"]]
+    assert workers == ["node4"]
+    assert node_labels("node1", [n["ID"] for n in listed]) == inventory_labels(hosts)
+
+
+def test_the_swarm_play_changes_nothing_again_nor_in_check_mode(swarm):
+    again = run_playbook(playbook=SWARM_PLAY)
+    assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
+    check = run_playbook("--check", "--diff", playbook=SWARM_PLAY)
+    assert check.rc == 0 and check.total("changed") == 0, check.output[-3000:]
+
+
+def test_a_pushed_image_runs_a_replica_on_every_node(swarm, hosts, e2e_image):
+    extra = stack_vars("e2e", e2e_image, PROBE_PORT, networks=["dockhand-apps"])
+    run = run_playbook("-e", extra, playbook=SWARM_PLAY)
+    assert run.rc == 0, run.output[-4000:]
+    tasks = service_tasks("e2e_probe")
+    assert sorted(t["Node"] for t in tasks) == hosts, tasks
+    assert all(t["CurrentState"].startswith("Running") for t in tasks), tasks
+    assert all(t["Image"].startswith(REGISTRY) for t in tasks), tasks
+    tag = e2e_image.rpartition(":")[2]
+    for host in hosts:
+        code, body = http_get("node1", "/build-id", ip_of(host))
+        assert (code, body.strip()) == (200, f"e2e-{tag}"), host
+    again = run_playbook("-e", extra, playbook=SWARM_PLAY)
+    assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
+    check = run_playbook("--check", "-e", extra, playbook=SWARM_PLAY)
+    assert check.rc == 0 and check.total("changed") == 0, check.output[-3000:]
+
+
+def test_an_image_only_on_the_manager_leaves_workers_with_no_such_image(swarm, hosts):
+    manager, image = hosts[0], "dockhand-e2e/local-only:1"
+    on_host(manager, "sh", "-c",
+            "printf 'FROM dockhand-lab/probe:1\\nRUN echo local > /srv/probe/build-id\\n'"
+            f" | docker build -q -t {image} -")
+    try:
+        run = run_playbook("-e", stack_vars("e2elocal", image, PROBE_PORT + 1, timeout=45),
+                           playbook=SWARM_PLAY)
+        assert run.rc != 0, run.output[-3000:]
+        assert "No such image: dockhand-e2e/local-only:1" in run.output
+        assert "1/4 running/desired" in " ".join(run.output.split())
+        tasks = service_tasks("e2elocal_probe")
+        running = {t["Node"] for t in tasks if t["CurrentState"].startswith("Running")}
+        assert running == {manager}, tasks
+        for host in hosts[1:]:
+            assert any(t["Node"] == host and "No such image" in t["Error"] for t in tasks), host
+    finally:
+        gone = run_playbook("-e", json.dumps({"docker_swarm_stacks": [
+            {"name": "e2elocal", "state": "absent"}]}), playbook=SWARM_PLAY)
+    assert gone.rc == 0, gone.output[-3000:]
+    assert not on_host(manager, "docker", "service", "ls", "-q", "--filter",
+                       "name=e2elocal_").stdout.strip()
+
+
+def test_two_managers_are_refused_before_any_change(swarm, hosts):
+    inventory = ROOT / "inventory" / "test-two-managers"
+    inventory.mkdir(exist_ok=True)
+    try:
+        text = (INVENTORY / "hosts.yml").read_text()
+        text = text.replace("    swarm_managers:\n      hosts:\n        node1:\n        node2:\n"
+                            "        node3:\n",
+                            "    swarm_managers:\n      hosts:\n        node1:\n        node2:\n")
+        text = text.replace("    swarm_workers:\n      hosts:\n",
+                            "    swarm_workers:\n      hosts:\n        node3:\n")
+        (inventory / "hosts.yml").write_text(text)
+        (inventory / "group_vars").symlink_to(INVENTORY / "group_vars")
+        before = nodes()
+        run = run_playbook(inventory=inventory)
+        assert run.rc != 0
+        assert "swarm_managers has 2 managers" in run.output
+        assert "quorum" in run.output
+        assert run.recap and run.total("changed") == 0, run.output[-3000:]
+        assert not (ROOT / "inventory" / "test-two-managers-pki").exists()
+        assert [(n["ID"], n["ManagerStatus"]) for n in nodes()] == [
+            (n["ID"], n["ManagerStatus"]) for n in before]
+    finally:
+        shutil.rmtree(inventory, ignore_errors=True)
+
+
+def test_a_stopped_manager_keeps_quorum_and_services_then_rejoins(swarm, hosts, e2e_image):
+    down = "node2"
+    subprocess.run(["docker", "stop", f"dockhand-lab-{down}"], check=True, capture_output=True)
+    try:
+        wait_for(lambda: any(n["Hostname"] == down and n["Status"] == "Down" for n in nodes()),
+                 90, f"{down} to be seen down")
+        listed = nodes()  # answers only while the managers left have quorum
+        assert sorted(n["ManagerStatus"] for n in listed) == [
+            "", "Leader", "Reachable", "Unreachable"], listed
+        for host in hosts:
+            if host != down:
+                code, _ = http_get("node1", "/build-id", ip_of(host))
+                assert code == 200, host
+        # The swarm still takes changes: a raft commit needs the quorum.
+        on_host("node1", "docker", "node", "update", "--label-add", "fault=drill", "node4")
+        on_host("node1", "docker", "node", "update", "--label-rm", "fault", "node4")
+    finally:
+        lab("up")
+    run = run_playbook()
+    assert run.rc == 0, run.output[-4000:]
+    listed = wait_for(lambda: (lambda ls: ls if all(n["Status"] == "Ready" for n in ls)
+                               and sorted(n["ManagerStatus"] for n in ls) == [
+                                   "", "Leader", "Reachable", "Reachable"] else None)(nodes()),
+                      90, "3 reachable managers and 4 ready nodes")
+    assert len(listed) == len(hosts)
+    wait_for(lambda: len([t for t in service_tasks("e2e_probe")
+                          if t["CurrentState"].startswith("Running")]) == len(hosts),
+             90, "a running e2e replica on every node")
+
+
+def test_a_rebuilt_worker_rejoins_and_its_stale_entry_is_gone(swarm, hosts, e2e_image):
+    worker = hosts[-1]
+    old = {n["ID"] for n in nodes() if n["Hostname"] == worker}
+    assert len(old) == 1
+    lab("rebuild", worker)
+    run = run_playbook()
+    assert run.rc == 0, run.output[-4000:]
+    listed = nodes()
+    entries = [n for n in listed if n["Hostname"] == worker]
+    assert len(entries) == 1 and entries[0]["ID"] not in old, listed
+    assert len(listed) == len(hosts) and all(n["Status"] == "Ready" for n in listed), listed
+    wait_for(lambda: len([t for t in service_tasks("e2e_probe")
+                          if t["CurrentState"].startswith("Running")]) == len(hosts),
+             120, "a running e2e replica on the rebuilt worker too")
+    again = run_playbook()
+    assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
