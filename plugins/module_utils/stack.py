@@ -74,10 +74,10 @@ def prepare(documents, publish_mode=None, endpoint_mode=None):
     if not documents:
         raise ValueError("compose is empty: give at least one compose document")
     prepared = []
-    for number, document in enumerate(documents, start=1):
-        if not isinstance(document, dict):
+    for number, original in enumerate(documents, start=1):
+        if not isinstance(original, dict):
             raise ValueError(f"compose document {number} is not a mapping")
-        document = copy.deepcopy(document)
+        document = copy.deepcopy(original)
         services = document.get("services") or {}
         if not isinstance(services, dict):
             raise ValueError(f"compose document {number}: services is not a mapping")

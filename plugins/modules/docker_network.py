@@ -137,24 +137,20 @@ def current_network(found, wanted):
     """The same view of an existing network; options and subnets only as far as asked for."""
     options = found.get("Options") or {}
     pools = ((found.get("IPAM") or {}).get("Config")) or []
+    # A gateway is compared only where one was asked for; Docker picks one otherwise.
+    asked = [bool(pool["gateway"]) for pool in wanted["subnets"]] + [False] * len(pools)
+    subnets = [{"subnet": pool.get("Subnet"),
+                "gateway": (pool.get("Gateway") or None) if asked[index] else None}
+               for index, pool in enumerate(pools)]
     return {
         "driver": found.get("Driver"),
         "attachable": bool(found.get("Attachable")),
         "internal": bool(found.get("Internal")),
         "encrypted": ENCRYPTED in options,
         "options": {key: options.get(key) for key in wanted["options"]},
-        "subnets": ([{"subnet": pool.get("Subnet"),
-                      "gateway": (pool.get("Gateway") or None) if wanted_gateway else None}
-                     for pool, wanted_gateway in zip(pools, gateways(wanted, len(pools)))]
-                    if wanted["subnets"] else []),
+        "subnets": subnets if wanted["subnets"] else [],
         "labels": dict(found.get("Labels") or {}),
     }
-
-
-def gateways(wanted, count):
-    """Whether each pool's gateway is compared: only when one was asked for."""
-    asked = [bool(pool["gateway"]) for pool in wanted["subnets"]]
-    return (asked + [False] * count)[:count]
 
 
 def differences(current, wanted):

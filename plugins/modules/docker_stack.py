@@ -23,7 +23,8 @@ options:
     type: str
     required: true
   state:
-    description: V(absent) removes the stack (C(docker stack rm)) and waits until its services are gone.
+    description:
+      - V(absent) removes the stack (C(docker stack rm)) and waits until its services are gone.
     type: str
     choices: [present, absent]
     default: present
@@ -337,7 +338,7 @@ class Stack:
         result = {"plan": todo, "digest": digest, "changed_services": [], "services": {}}
         if self.module.check_mode:
             result["changed"] = any(todo.values())
-            result["changed_services"] = sorted(sum(todo.values(), []))
+            result["changed_services"] = sorted(name for names in todo.values() for name in names)
             return result, before
         if deploy:
             self.deploy(documents)

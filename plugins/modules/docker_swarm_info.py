@@ -83,7 +83,8 @@ error:
   returned: always
   type: str
 nodes:
-  description: The swarm's nodes, as in the RV(dockhand.docker.docker_swarm_node#module:node) result.
+  description:
+    - The swarm's nodes, each as in the RV(dockhand.docker.docker_swarm_node#module:node) result.
   returned: when the engine is a manager
   type: list
   elements: dict

@@ -87,6 +87,15 @@ def wait_for(predicate, timeout: float, what: str):
         time.sleep(2)
 
 
+def full_strength() -> list[dict] | None:
+    """The node list once every node is Ready and the 3 managers are Leader or Reachable."""
+    listed = nodes()
+    if all(n["Status"] == "Ready" for n in listed) and sorted(
+            n["ManagerStatus"] for n in listed) == ["", "Leader", "Reachable", "Reachable"]:
+        return listed
+    return None
+
+
 def lab(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, check=True,
                    capture_output=True, timeout=900)
@@ -225,10 +234,7 @@ def test_a_stopped_manager_keeps_quorum_and_services_then_rejoins(swarm, hosts, 
         lab("up")
     run = run_playbook()
     assert run.rc == 0, run.output[-4000:]
-    listed = wait_for(lambda: (lambda ls: ls if all(n["Status"] == "Ready" for n in ls)
-                               and sorted(n["ManagerStatus"] for n in ls) == [
-                                   "", "Leader", "Reachable", "Reachable"] else None)(nodes()),
-                      90, "3 reachable managers and 4 ready nodes")
+    listed = wait_for(full_strength, 90, "3 reachable managers and 4 ready nodes")
     assert len(listed) == len(hosts)
     wait_for(lambda: len([t for t in service_tasks("e2e_probe")
                           if t["CurrentState"].startswith("Running")]) == len(hosts),
