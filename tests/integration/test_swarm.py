@@ -257,3 +257,36 @@ def test_a_rebuilt_worker_rejoins_and_its_stale_entry_is_gone(swarm, hosts, e2e_
              120, "a running e2e replica on the rebuilt worker too")
     again = run_playbook()
     assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
+
+
+def _pull_everywhere_but(builder: str, hosts: list[str], image: str) -> None:
+    for host in hosts:
+        if host == builder:
+            continue
+        on_host(host, "docker", "image", "rm", "-f", image, check=False)
+        login(host)
+        on_host(host, "docker", "pull", "-q", image)
+
+
+def test_the_registry_runs_as_a_swarm_service_on_its_labelled_node(swarm, hosts, e2e_image):
+    registry_host = hosts[0]
+    try:
+        run = run_playbook("-e", "docker_registry_mode=service")
+        assert run.rc == 0, run.output[-4000:]
+        tasks = service_tasks("registry_registry")
+        # Placed by the node label the inventory gives the registry's host only.
+        assert [(t["Node"], t["CurrentState"].split()[0]) for t in tasks] == [
+            (registry_host, "Running")], tasks
+        containers = on_host(registry_host, "docker", "ps", "-a", "--format", "{{.Names}}").stdout
+        assert "registry-blue" not in containers and "registry-green" not in containers
+        rules = on_host(registry_host, "iptables", "-t", "nat", "-S").stdout
+        assert "dockhand-registry" not in rules
+        _pull_everywhere_but(hosts[-1], hosts, e2e_image)
+        again = run_playbook("-e", "docker_registry_mode=service")
+        assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
+    finally:
+        back = run_playbook()
+    assert back.rc == 0, back.output[-4000:]
+    assert not on_host(registry_host, "docker", "service", "ls", "-q", "--filter",
+                       "name=registry_").stdout.strip()
+    _pull_everywhere_but(hosts[-1], hosts, e2e_image)
