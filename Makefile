@@ -58,3 +58,4 @@ molecule: lab-up
 bench: lab-up
 	$(PY) bench/converge.py
 	$(PY) bench/registry.py
+	$(PY) bench/swarm.py

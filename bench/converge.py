@@ -48,7 +48,7 @@ def fresh_lab(nodes: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", type=int, default=int(os.environ.get("LAB_NODES", "3")))
+    parser.add_argument("--nodes", type=int, default=int(os.environ.get("LAB_NODES", "4")))
     parser.add_argument("-e", "--extra-vars", action="append", default=[],
                         help="passed to every ansible-playbook run, e.g. to compare settings")
     args = parser.parse_args()
@@ -61,15 +61,15 @@ def main() -> int:
                      "-a", INSTALL_FLOOR])
     fresh_lab(args.nodes)
     # The engine's share of site.yml (its trust and remote API included), against the engine
-    # install floor; the registry is measured by bench/registry.py.
+    # install floor; the registry is measured by bench/registry.py, the swarm by bench/swarm.py.
     engine = ["ansible-playbook", *inventory, "playbooks/site.yml",
-              "--skip-tags", "docker_registry", *extra]
+              "--skip-tags", "docker_registry,docker_swarm", *extra]
     converge = timed("fresh converge (site.yml without the registry)", engine)
     noop = timed("no-op re-run (site.yml without the registry)", engine)
     facts = timed("facts floor (gather facts only)",
                   ["ansible-playbook", *inventory, "bench/facts.yml"])
 
-    timed("full site.yml (adds the registry) on the converged engines",
+    timed("full site.yml (adds the registry and the swarm) on the converged engines",
                  ["ansible-playbook", *inventory, "playbooks/site.yml", *extra])
     full_noop = timed("full site.yml no-op re-run",
                       ["ansible-playbook", *inventory, "playbooks/site.yml", *extra])

@@ -91,13 +91,14 @@ def prepare(documents, publish_mode=None, endpoint_mode=None):
                 except ValueError as exc:
                     raise ValueError(f"service {name}: {exc}") from None
             if endpoint_mode:
-                deploy = service.setdefault("deploy", {})
-                deploy.setdefault("endpoint_mode", endpoint_mode)
+                # `deploy:` with nothing under it is null in YAML, and valid compose.
+                service["deploy"] = service.get("deploy") or {}
+                service["deploy"].setdefault("endpoint_mode", endpoint_mode)
         prepared.append(document)
     digest = spec_digest(prepared)
     for document in prepared:
         for service in (document.get("services") or {}).values():
-            deploy = service.setdefault("deploy", {})
+            deploy = service["deploy"] = service.get("deploy") or {}
             labels = deploy.get("labels")
             if isinstance(labels, list):
                 labels = dict(item.split("=", 1) if "=" in item else (item, "")
@@ -184,13 +185,23 @@ def progress(service, tasks=()):
 
 
 def _created(task):
-    return task.get("CreatedAt") or ""
+    return timestamp_key(task.get("CreatedAt"))
+
+
+def timestamp_key(text):
+    """An RFC 3339 time of the API as a sortable string: Docker trims the fraction's trailing
+    zeros (10:00:00Z, 10:00:00.5Z), so it is padded to nanoseconds before comparing."""
+    text = text or ""
+    match = re.match(r"^([^.Z+]*)(?:\.(\d+))?(.*)$", text)
+    if not match:
+        return text
+    return f"{match.group(1)}.{(match.group(2) or '').ljust(9, '0')}{match.group(3)}"
 
 
 def task_errors(tasks, nodes_by_id, services_by_id, limit=10):
     """The most recent error of each (service, node) among the tasks, newest first."""
     latest = {}
-    for task in sorted(tasks, key=lambda t: (t.get("Status") or {}).get("Timestamp") or "",
+    for task in sorted(tasks, key=lambda t: timestamp_key((t.get("Status") or {}).get("Timestamp")),
                        reverse=True):
         status = task.get("Status") or {}
         error = status.get("Err")

@@ -204,8 +204,16 @@ class Network:
 
     def users(self, found):
         """Containers on this engine and swarm services attached to the network."""
-        users = [f"container {c.get('Name') or cid[:12]}"
-                 for cid, c in (found.get("Containers") or {}).items()]
+        # The network's Containers lists running ones only; a stopped container on it would
+        # be left unable to start.
+        try:
+            attached = self.client.get("/containers/json", {
+                "all": True, "filters": {"network": [found["Id"], found.get("Name")]}}) or []
+        except EngineError as exc:
+            self.fail(f"cannot list the containers on network {found.get('Name')}: "
+                      f"{exc.message}", status=exc.status)
+        users = [f"container {(c.get('Names') or [c.get('Id', '')[:12]])[0].lstrip('/')}"
+                 for c in attached]
         if found.get("Scope") == "swarm":
             try:
                 services = self.client.get("/services") or []
