@@ -9,8 +9,10 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
+import yaml
 from labtools import INVENTORY, ROOT, on_host, run_playbook
 from registrytools import REGISTRY, login
 
@@ -190,17 +192,8 @@ def test_an_image_only_on_the_manager_leaves_workers_with_no_such_image(swarm, h
 
 
 def test_two_managers_are_refused_before_any_change(swarm, hosts):
-    inventory = ROOT / "inventory" / "test-two-managers"
-    inventory.mkdir(exist_ok=True)
+    inventory = _inventory_with(Path("test-two-managers"), hosts[:2], hosts[2:])
     try:
-        text = (INVENTORY / "hosts.yml").read_text()
-        text = text.replace("    swarm_managers:\n      hosts:\n        node1:\n        node2:\n"
-                            "        node3:\n",
-                            "    swarm_managers:\n      hosts:\n        node1:\n        node2:\n")
-        text = text.replace("    swarm_workers:\n      hosts:\n",
-                            "    swarm_workers:\n      hosts:\n        node3:\n")
-        (inventory / "hosts.yml").write_text(text)
-        (inventory / "group_vars").symlink_to(INVENTORY / "group_vars")
         before = nodes()
         run = run_playbook(inventory=inventory)
         assert run.rc != 0
@@ -212,6 +205,55 @@ def test_two_managers_are_refused_before_any_change(swarm, hosts):
             (n["ID"], n["ManagerStatus"]) for n in before]
     finally:
         shutil.rmtree(inventory, ignore_errors=True)
+
+
+def _inventory_with(tmp: Path, managers: list[str], workers: list[str]) -> Path:
+    """The lab inventory with other swarm groups; group_vars shared, beside the lab's."""
+    inventory = ROOT / "inventory" / tmp.name
+    inventory.mkdir(exist_ok=True)
+    hosts = yaml.safe_load((INVENTORY / "hosts.yml").read_text())
+    children = hosts["all"]["children"]
+    children["swarm_managers"] = {"hosts": {name: None for name in managers}}
+    children["swarm_workers"] = {"hosts": {name: None for name in workers}}
+    (inventory / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    (inventory / "group_vars").symlink_to(INVENTORY / "group_vars")
+    return inventory
+
+
+def test_managers_moved_to_workers_are_demoted_one_at_a_time_and_promoted_back(swarm, hosts):
+    inventory = _inventory_with(Path("test-one-manager"), hosts[:1], hosts[1:])
+    try:
+        run = run_playbook(inventory=inventory, playbook=SWARM_PLAY)
+        assert run.rc == 0, run.output[-4000:]
+        status = {n["Hostname"]: n["ManagerStatus"] for n in nodes()}
+        assert status == {hosts[0]: "Leader", **{h: "" for h in hosts[1:]}}, status
+        again = run_playbook(inventory=inventory, playbook=SWARM_PLAY)
+        assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
+    finally:
+        shutil.rmtree(inventory, ignore_errors=True)
+    back = run_playbook(playbook=SWARM_PLAY)
+    assert back.rc == 0, back.output[-4000:]
+    wait_for(full_strength, 90, "3 reachable managers again")
+
+
+def test_a_node_set_absent_is_drained_leaves_and_its_entry_is_removed(swarm, hosts):
+    leaving = hosts[-1]
+    host_vars = INVENTORY / "host_vars"
+    host_vars.mkdir(exist_ok=True)
+    try:
+        (host_vars / f"{leaving}.yml").write_text("docker_swarm_node_state: absent\n")
+        run = run_playbook(playbook=SWARM_PLAY)
+        assert run.rc == 0, run.output[-4000:]
+        assert leaving not in {n["Hostname"] for n in nodes()}
+        state = on_host(leaving, "docker", "info", "--format", "{{.Swarm.LocalNodeState}}")
+        assert state.stdout.strip() == "inactive"
+        again = run_playbook(playbook=SWARM_PLAY)
+        assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
+    finally:
+        shutil.rmtree(host_vars, ignore_errors=True)
+    back = run_playbook(playbook=SWARM_PLAY)
+    assert back.rc == 0, back.output[-4000:]
+    assert sorted(n["Hostname"] for n in wait_for(full_strength, 90, "the node back")) == hosts
 
 
 def test_a_stopped_manager_keeps_quorum_and_services_then_rejoins(swarm, hosts, e2e_image):
