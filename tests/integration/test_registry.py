@@ -27,7 +27,10 @@ ROTATE = ROOT / "playbooks" / "rotate-registry-certs.yml"
 
 @pytest.fixture(scope="module")
 def pushed(converged, hosts) -> str:
-    """An image pushed from one host; the others pull it."""
+    """An image pushed from one host; the others pull it. The lab is converged again first:
+    the engine tests rebuild a node and converge it alone (--limit), outside the swarm."""
+    run = run_playbook()
+    assert run.rc == 0, run.output[-4000:]
     image = f"{REGISTRY}/itest/probe:{uuid.uuid4().hex[:8]}"
     pusher = hosts[1]
     login(pusher)

@@ -1,0 +1,143 @@
+"""The front door on the lab's proxy host: the registry through nginx and through Traefik at
+https://registry.dockhand.test/ (443), the guarantees both give, and a broken nginx
+directive that never goes live."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import uuid
+
+import pytest
+from labtools import file_digest, on_host, run_playbook
+from registrytools import NAME, PKI, USER, PullLoops, password, tls_context
+
+pytestmark = pytest.mark.lab
+
+PROXY_IP = "172.29.77.11"
+FRONT = NAME  # port 443: no port in the image names
+NGINX_CONF = "/etc/nginx/conf.d/dockhand-proxy.conf"
+GIB = 1024 ** 3
+
+
+def front_login(host: str) -> None:
+    on_host(host, "sh", "-c", f"printf %s '{password()}' | "
+                              f"docker login -u {USER} --password-stdin {FRONT}")
+
+
+def https_get(path: str = "/v2/", *, version: ssl.TLSVersion | None = None):
+    """(status, headers) of a GET through the front door from the controller."""
+    ctx = tls_context(PKI / "ca.crt", version=version)
+    with socket.create_connection((PROXY_IP, 443), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname=NAME) as conn:
+        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: {NAME}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    headers = {}
+    for line in head[1:]:
+        key, _, value = line.partition(":")
+        headers.setdefault(key.strip().lower(), []).append(value.strip())
+    return int(head[0].split()[1]), headers
+
+
+def http_redirect() -> tuple[int, str]:
+    with socket.create_connection((PROXY_IP, 80), timeout=10) as conn:
+        conn.sendall(f"GET /v2/ HTTP/1.1\r\nHost: {NAME}\r\nConnection: close\r\n\r\n".encode())
+        data = conn.recv(65536).decode("latin-1")
+    status = int(data.split()[1])
+    location = next((line.split(":", 1)[1].strip() for line in data.split("\r\n")
+                     if line.lower().startswith("location:")), "")
+    return status, location
+
+
+def assert_front_door(hosts: list[str]) -> None:
+    status, headers = https_get()
+    assert status == 401
+    assert headers["docker-distribution-api-version"] == ["registry/2.0"]
+    assert headers["strict-transport-security"][0].startswith("max-age=")
+    assert http_redirect() == (301, f"https://{NAME}/v2/")
+    with pytest.raises(ssl.SSLError):
+        https_get(version=ssl.TLSVersion.TLSv1_1)
+    assert https_get(version=ssl.TLSVersion.TLSv1_3)[0] == 401
+    # Push from one host, pull on every other, trusting only certs.d/<name>/ca.crt.
+    pusher = hosts[1]
+    image = f"{FRONT}/proxy/probe:{uuid.uuid4().hex[:8]}"
+    front_login(pusher)
+    on_host(pusher, "docker", "tag", "dockhand-lab/probe:1", image)
+    on_host(pusher, "docker", "push", "-q", image)
+    for host in hosts:
+        if host != pusher:
+            front_login(host)
+            on_host(host, "docker", "pull", "-q", image)
+            assert on_host(host, "test", "-f", f"/etc/docker/certs.d/{NAME}/ca.crt",
+                           check=False).returncode == 0
+
+
+def push_and_pull_one_gib(hosts: list[str]) -> None:
+    """A single 1 GiB layer through the front door: no 413, no timeout."""
+    pusher, puller = hosts[1], hosts[2]
+    image = f"{FRONT}/proxy/big:{uuid.uuid4().hex[:8]}"
+    on_host(pusher, "sh", "-c",
+            "set -e; d=$(mktemp -d); head -c 1073741824 /dev/urandom > $d/blob; "
+            "printf 'FROM dockhand-lab/probe:1\\nCOPY blob /blob\\n' > $d/Dockerfile; "
+            f"docker build -q -t {image} $d >/dev/null; rm -rf $d")
+    try:
+        front_login(pusher)
+        on_host(pusher, "docker", "push", "-q", image)
+        front_login(puller)
+        on_host(puller, "docker", "pull", "-q", image)
+        size = json.loads(on_host(puller, "docker", "image", "inspect", image).stdout)[0]["Size"]
+        assert size > GIB
+    finally:
+        for host in (pusher, puller):
+            on_host(host, "docker", "image", "rm", "-f", image, check=False)
+
+
+def test_registry_through_nginx(converged, hosts):
+    assert_front_door(hosts)
+    assert on_host("node1", "systemctl", "is-active", "nginx").stdout.strip() == "active"
+
+
+def test_one_gib_layer_through_nginx(converged, hosts):
+    push_and_pull_one_gib(hosts)
+
+
+def test_a_broken_nginx_directive_never_goes_live(converged, hosts):
+    before = file_digest("node1", NGINX_CONF)
+    image = f"{FRONT}/proxy/loop:1"
+    front_login(hosts[1])
+    on_host(hosts[1], "docker", "tag", "dockhand-lab/probe:1", image)
+    on_host(hosts[1], "docker", "push", "-q", image)
+    for host in hosts:
+        front_login(host)
+    with PullLoops(hosts, image) as loops:
+        run = run_playbook("--tags", "proxy", "-e",
+                           json.dumps({"proxy_nginx_extra_directives": ["no_such_directive on;"]}))
+    assert run.rc != 0
+    assert 'unknown directive "no_such_directive"' in run.output
+    assert "previous one keeps serving" in " ".join(run.output.split())
+    assert file_digest("node1", NGINX_CONF) == before
+    counts = loops.counts()
+    assert all(ok > 0 and failed == 0 for ok, failed, _ in counts.values()), counts
+    assert https_get()[0] == 401
+
+
+def test_registry_through_traefik(converged, hosts):
+    try:
+        run = run_playbook("-e", "proxy_backend=traefik")
+        assert run.rc == 0, run.output[-4000:]
+        assert on_host("node1", "systemctl", "is-active", "traefik").stdout.strip() == "active"
+        assert on_host("node1", "systemctl", "is-active", "nginx",
+                       check=False).stdout.strip() != "active"
+        assert_front_door(hosts)
+        again = run_playbook("-e", "proxy_backend=traefik", "--tags", "proxy")
+        assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
+        push_and_pull_one_gib(hosts)
+    finally:
+        back = run_playbook("--tags", "proxy")
+    assert back.rc == 0, back.output[-4000:]
+    assert on_host("node1", "systemctl", "is-active", "nginx").stdout.strip() == "active"
+    assert https_get()[0] == 401
