@@ -59,3 +59,4 @@ bench: lab-up
 	$(PY) bench/converge.py
 	$(PY) bench/registry.py
 	$(PY) bench/swarm.py
+	$(PY) bench/proxy.py

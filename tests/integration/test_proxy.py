@@ -133,6 +133,10 @@ def test_registry_through_traefik(converged, hosts):
         assert on_host("node1", "systemctl", "is-active", "nginx",
                        check=False).stdout.strip() != "active"
         assert_front_door(hosts)
+        gitlab = on_host(hosts[2], "curl", "-fsS", "--cacert",
+                         "/etc/docker/certs.d/gitlab.dockhand.test/ca.crt",
+                         "https://gitlab.dockhand.test/").stdout
+        assert gitlab.strip() == "gitlab.dockhand.test"  # the stand-in, routed by Traefik
         again = run_playbook("-e", "proxy_backend=traefik", "--tags", "proxy")
         assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
         push_and_pull_one_gib(hosts)

@@ -1,0 +1,98 @@
+"""GitLab behind the front door. Its image cannot be fetched here, so the stack runs the lab's
+probe in its place (same volumes, placement and proxy route) and the tests read the
+gitlab.rb and config.toml the role renders for the real one."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+
+import pytest
+from labtools import file_digest, on_host, run_playbook
+from registrytools import PKI
+
+pytestmark = pytest.mark.lab
+
+GITLAB = "gitlab.dockhand.test"
+RB = "/srv/gitlab/config/gitlab.rb"
+TOML = "/srv/gitlab/runner/config.toml"
+_SETTING = re.compile(r"^(?P<key>[a-z_]+(?:\['[a-z_]+'\])?)\s*(?:=\s*|\s)(?P<value>.+)$")
+
+
+def gitlab_rb(host: str) -> dict[str, str]:
+    """The one-line settings of gitlab.rb: `key['name'] = value` and `external_url 'x'`."""
+    settings = {}
+    for line in on_host(host, "cat", RB).stdout.splitlines():
+        match = _SETTING.match(line.strip())
+        if match and not line.startswith("#"):
+            settings[match["key"]] = match["value"].strip()
+    return settings
+
+
+def gitlab_host(hosts: list[str]) -> str:
+    return hosts[1]  # the lab's `gitlab` group
+
+
+def test_gitlab_rb_says_what_the_inventory_asks(converged, hosts):
+    rb = gitlab_rb(gitlab_host(hosts))
+    assert rb["external_url"] == f"'https://{GITLAB}'"
+    assert rb["registry_external_url"] == "'https://gitlab-registry.dockhand.test'"
+    assert rb["gitlab_rails['registry_enabled']"] == "true"
+    # Plain HTTP behind the proxy, which it trusts for the client's address and scheme.
+    assert rb["nginx['listen_port']"] == "80"
+    assert rb["nginx['listen_https']"] == "false"
+    assert json.loads(rb["nginx['real_ip_trusted_addresses']"]) == ["172.29.77.0/24"]
+    assert json.loads(rb["gitlab_rails['trusted_proxies']"]) == ["172.29.77.0/24"]
+    assert rb["gitlab_rails['gitlab_shell_ssh_port']"] == "2222"
+    assert rb["gitlab_rails['smtp_enable']"] == "true"
+    assert rb["gitlab_rails['smtp_address']"] == "'smtp.dockhand.test'"
+    assert rb["gitlab_rails['backup_path']"] == "'/var/opt/gitlab/backups'"
+    assert "postgresql['enable']" not in rb  # no external database asked for
+    assert on_host(gitlab_host(hosts), "stat", "-c", "%a", RB).stdout.strip() == "600"
+
+
+def test_runner_config_uses_the_authentication_token_flow(converged, hosts):
+    host = gitlab_host(hosts)
+    config = tomllib.loads(on_host(host, "cat", TOML).stdout)
+    runner = config["runners"][0]
+    assert runner["url"] == f"https://{GITLAB}"
+    assert runner["token"].startswith("glrt-")
+    assert runner["executor"] == "docker"
+    assert runner["docker"]["image"]
+    assert runner["tls-ca-file"] == "/etc/gitlab-runner/certs/ca.crt"
+    ca = on_host(host, "cat", "/srv/gitlab/runner/certs/ca.crt").stdout
+    assert ca == (PKI / "ca.crt").read_text()
+    assert on_host(host, "stat", "-c", "%a", TOML).stdout.strip() == "600"
+
+
+def test_the_stand_in_runs_on_its_node_with_gitlabs_volumes(converged, hosts):
+    host = gitlab_host(hosts)
+    tasks = on_host("node1", "docker", "service", "ps", "--format", "{{.Node}} {{.CurrentState}}",
+                    "--filter", "desired-state=running", "gitlab_gitlab").stdout.split("\n")
+    assert tasks[0].startswith(f"{host} Running"), tasks
+    container = on_host(host, "docker", "ps", "-q", "--filter",
+                        "label=com.docker.swarm.service.name=gitlab_gitlab").stdout.strip()
+    assert on_host(host, "docker", "exec", container, "test", "-f", "/etc/gitlab/gitlab.rb",
+                   check=False).returncode == 0
+    mounts = json.loads(on_host(host, "docker", "inspect", "-f", "{{json .Mounts}}",
+                                container).stdout)
+    assert {m["Destination"] for m in mounts} >= {
+        "/etc/gitlab", "/var/log/gitlab", "/var/opt/gitlab", "/var/opt/gitlab/backups"}
+
+
+def test_gitlab_answers_through_the_front_door(converged, hosts):
+    for host in hosts:
+        body = on_host(host, "curl", "-fsS", "--cacert",
+                       f"/etc/docker/certs.d/{GITLAB}/ca.crt", f"https://{GITLAB}/").stdout
+        assert body.strip() == GITLAB  # the stand-in answers with its hostname
+
+
+def test_a_registration_token_is_refused_before_any_change(converged, hosts):
+    before = file_digest(gitlab_host(hosts), TOML)
+    run = run_playbook("--tags", "gitlab", "-e", "gitlab_runner_token=GR1348941oldstyle")
+    assert run.rc != 0
+    assert "gitlab_runner_token must be a runner authentication token" in " ".join(
+        run.output.split())
+    assert run.total("changed") == 0
+    assert file_digest(gitlab_host(hosts), TOML) == before
