@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import os
+
 import bcrypt
 from ansible.errors import AnsibleFilterError
 from ansible_collections.dockhand.docker.plugins.module_utils import pki
@@ -17,6 +19,8 @@ description:
   - C(pki_key_errors) lists what is wrong with a key type and size.
   - C(pki_covers) tells whether SANs cover a registry name; C(pki_split_sans) splits SANs
     into DNS names and IP addresses.
+  - C(pki_ca_bundle) is the PEM of the fleet's CA in a PKI directory, followed during a CA
+    rotation by the next CA's, for whatever verifies certificates of either.
   - C(htpasswd) renders an htpasswd file with bcrypt hashes, keeping every existing hash
     whose password still matches, so that an unchanged user list changes nothing.
 """
@@ -33,6 +37,20 @@ def pki_split_sans(names):
     names = [str(n) for n in names or []]
     ips = [n for n in names if pki.covers(n, [], [n])]
     return {"dns": [n for n in names if n not in ips], "ip": ips}
+
+
+def pki_ca_bundle(pki_dir):
+    """ca.crt, and ca-next.crt while a CA rotation runs: what a verifier trusts meanwhile."""
+    parts = []
+    for name in ("ca.crt", "ca-next.crt"):
+        path = os.path.join(str(pki_dir), name)
+        if name == "ca.crt" or os.path.isfile(path):
+            try:
+                with open(path, encoding="ascii") as handle:
+                    parts.append(handle.read())
+            except OSError as exc:
+                raise AnsibleFilterError(f"docker_pki_dir: cannot read {path}: {exc}") from exc
+    return "".join(part if part.endswith("\n") else part + "\n" for part in parts)
 
 
 def pki_key_errors(key_type, key_size, var_name):
@@ -76,5 +94,6 @@ class FilterModule:
             "pki_key_errors": pki_key_errors,
             "pki_covers": pki_covers,
             "pki_split_sans": pki_split_sans,
+            "pki_ca_bundle": pki_ca_bundle,
             "htpasswd": htpasswd,
         }

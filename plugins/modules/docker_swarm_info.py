@@ -94,6 +94,8 @@ swarm:
   type: dict
 """
 
+import time
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockhand.docker.plugins.module_utils.docker_api import (
     EngineClient,
@@ -104,6 +106,9 @@ from ansible_collections.dockhand.docker.plugins.module_utils.swarm import (
     node_summary,
     swarm_summary,
 )
+
+# How often the state is read again while the engine answers 503 (changing roles).
+ATTEMPTS = 15
 
 
 def describe(client):
@@ -132,13 +137,26 @@ def describe(client):
     return result
 
 
+def describe_settled(client, attempts=ATTEMPTS, pause=1.0):
+    """describe(), asked again while the engine is between roles: a manager that has just
+    been demoted still says it has control for a moment after its control socket is gone."""
+    for attempt in range(attempts):
+        try:
+            return describe(client)
+        except EngineError as exc:
+            if exc.status != 503 or attempt == attempts - 1:
+                raise
+            time.sleep(pause)
+    raise AssertionError("unreachable")
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(socket=dict(type="path", default="/var/run/docker.sock")),
         supports_check_mode=True,
     )
     try:
-        result = describe(EngineClient(module.params["socket"]))
+        result = describe_settled(EngineClient(module.params["socket"]))
     except EngineError as exc:
         module.fail_json(msg=f"cannot read the engine's swarm state: {exc.message}",
                          status=exc.status)
