@@ -18,13 +18,12 @@ description:
 options: {}
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.info_module
+  - dockhand.docker.host
   - dockhand.docker.engine
 attributes:
-  check_mode:
-    support: full
-  platform:
-    platforms: posix
+  diff_mode:
+    support: none
+    details: It changes nothing.
 seealso:
   - module: dockhand.docker.docker_swarm_node
 author:
