@@ -13,7 +13,7 @@ from . import inventory
 from .config import Node, nodes
 from .image import ensure_image
 from .runner import LabError, docker, elapsed, exists, log, run
-from .workloads import ensure_traefik, ensure_workloads
+from .workloads import ensure_traefik_image, ensure_workloads
 
 
 def parse_node(text: str) -> Node:
@@ -135,7 +135,7 @@ def up(count: int) -> int:
     start = time.monotonic()
     tag = ensure_image()
     ensure_workloads()
-    ensure_traefik()
+    ensure_traefik_image()
     image_id = docker("image", "inspect", "-f", "{{.Id}}", tag)
     ensure_network()
     pubkey = ensure_key()

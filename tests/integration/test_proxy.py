@@ -145,3 +145,59 @@ def test_registry_through_traefik(converged, hosts):
     assert back.rc == 0, back.output[-4000:]
     assert on_host("node1", "systemctl", "is-active", "nginx").stdout.strip() == "active"
     assert https_get()[0] == 401
+
+
+SWARM_TRAEFIK = ["-e", "proxy_backend=traefik", "-e", "proxy_traefik_mode=swarm"]
+
+
+def traefik_service_nodes() -> list[str]:
+    """Nodes running a task of the front door's Traefik service."""
+    out = on_host("node1", "docker", "service", "ps", "proxy_traefik", "--filter",
+                  "desired-state=running", "--format", "{{.Node}} {{.CurrentState}}",
+                  check=False).stdout
+    return sorted(line.split()[0] for line in out.splitlines() if " Running " in f" {line} ")
+
+
+def test_a_traefik_service_that_does_not_come_up_puts_nginx_back(converged, hosts):
+    run = run_playbook("--tags", "proxy", *SWARM_TRAEFIK, "-e",
+                       "proxy_traefik_image=dockhand-lab/no-such-traefik:1", "-e",
+                       "proxy_traefik_image_archive=", "-e", "proxy_traefik_wait_timeout=15")
+    assert run.rc != 0
+    assert "was put back" in " ".join(run.output.split())
+    assert "No such image: dockhand-lab/no-such-traefik:1" in run.output
+    assert traefik_service_nodes() == []
+    assert on_host("node1", "systemctl", "is-active", "nginx").stdout.strip() == "active"
+    assert https_get()[0] == 401
+
+
+def test_registry_through_traefik_as_a_swarm_service(converged, hosts):
+    try:
+        run = run_playbook("--tags", "proxy", *SWARM_TRAEFIK)
+        assert run.rc == 0, run.output[-4000:]
+        assert traefik_service_nodes() == ["node1"]
+        labels = on_host("node1", "docker", "node", "inspect", "node1", "-f",
+                         "{{json .Spec.Labels}}").stdout
+        assert json.loads(labels)["dockhand.proxy"] == "true"
+        for unit in ("nginx", "traefik"):
+            assert on_host("node1", "systemctl", "is-active", unit,
+                           check=False).stdout.strip() != "active"
+        assert_front_door(hosts)
+        # GitLab's router comes from its service's labels, not from the file.
+        assert "gitlab" not in on_host("node1", "cat", "/etc/traefik/dynamic.yml").stdout
+        gitlab = on_host(hosts[3], "curl", "-fsS", "--cacert",
+                         "/etc/docker/certs.d/gitlab.dockhand.test/ca.crt",
+                         "https://gitlab.dockhand.test/").stdout
+        assert gitlab.strip() == "gitlab.dockhand.test"
+        for extra in ([], ["--check", "--diff"]):
+            again = run_playbook("--tags", "proxy", *SWARM_TRAEFIK, *extra)
+            assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
+        push_and_pull_one_gib(hosts)
+    finally:
+        back = run_playbook("--tags", "proxy")
+    assert back.rc == 0, back.output[-4000:]
+    assert traefik_service_nodes() == []
+    labels = on_host("node1", "docker", "node", "inspect", "node1", "-f",
+                     "{{json .Spec.Labels}}").stdout
+    assert "dockhand.proxy" not in json.loads(labels)
+    assert on_host("node1", "systemctl", "is-active", "nginx").stdout.strip() == "active"
+    assert https_get()[0] == 401
