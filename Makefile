@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 VENV := .venv
 PY := $(VENV)/bin/python
-LAB_NODES ?= 4
+LAB_NODES ?= 5
 # The virtualenv is rebuilt when the dependency ranges change.
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 

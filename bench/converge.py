@@ -48,7 +48,7 @@ def fresh_lab(nodes: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", type=int, default=int(os.environ.get("LAB_NODES", "4")))
+    parser.add_argument("--nodes", type=int, default=int(os.environ.get("LAB_NODES", "5")))
     parser.add_argument("-e", "--extra-vars", action="append", default=[],
                         help="passed to every ansible-playbook run, e.g. to compare settings")
     args = parser.parse_args()

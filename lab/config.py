@@ -33,7 +33,7 @@ NETWORK = "dockhand-lab"
 SUBNET_PREFIX = "172.29.77"
 SUBNET = f"{SUBNET_PREFIX}.0/24"
 GATEWAY = f"{SUBNET_PREFIX}.1"
-DEFAULT_NODES = 4
+DEFAULT_NODES = 5
 MAX_NODES = 200
 BOOT_TIMEOUT = 180.0
 
@@ -81,7 +81,11 @@ class Node:
 
     @property
     def volumes(self) -> dict[str, str]:
-        return {f"{self.container}-docker": "/var/lib/docker", f"{self.container}-srv": "/srv"}
+        # Named volumes: overlay2 (Docker's and Podman's) cannot nest on the container's own
+        # overlay, and GlusterFS bricks need a filesystem with extended attributes.
+        return {f"{self.container}-docker": "/var/lib/docker",
+                f"{self.container}-containers": "/var/lib/containers",
+                f"{self.container}-srv": "/srv"}
 
     @classmethod
     def parse(cls, text: str) -> Node:
@@ -97,14 +101,21 @@ def nodes(count: int) -> list[Node]:
 
 
 def groups(count: int) -> dict[str, list[str]]:
-    """Inventory groups for a lab of `count` nodes, in the order hosts.yml lists them."""
+    """Inventory groups for a lab of `count` nodes, in the order hosts.yml lists them. From 5
+    nodes on, the fifth runs Podman instead of Docker; from 4, the first three also carry a
+    GlusterFS volume that the registry on the second and third shares."""
     names = [n.name for n in nodes(count)]
-    managers = names[:3] if count >= 4 else names[:1]
+    podman = names[4:5]
+    docker = [n for n in names if n not in podman]
+    managers = docker[:3] if len(docker) >= 4 else docker[:1]
     return {
-        "docker_hosts": names,
+        "docker_hosts": docker,
         "swarm_managers": managers,
-        "swarm_workers": names[len(managers) :],
-        "registry": names[:1],
-        "proxy": names[:1],
-        "gitlab": names[1:2] if count > 1 else names[:1],
+        "swarm_workers": docker[len(managers) :],
+        "registry": docker[:1],
+        "proxy": docker[:1],
+        "gitlab": docker[1:2] if len(docker) > 1 else docker[:1],
+        "podman_hosts": podman,
+        "glusterfs": docker[:3] if len(docker) >= 4 else [],
+        "registry_ha": docker[1:3] if len(docker) >= 4 else [],
     }

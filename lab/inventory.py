@@ -39,12 +39,14 @@ def render(count: int, key: Path = SSH_KEY) -> str:
         *(f"    {k}: {_scalar(v)}" for k, v in lab_vars.items()),
         "  children:",
     ]
+    addressed: set[str] = set()
     for group, members in groups(count).items():
         lines.append(f"    {group}:" + ("" if members else " {}"))
         if members:
             lines.append("      hosts:")
         for name in members:
-            if group == "docker_hosts":
+            if name not in addressed:
+                addressed.add(name)
                 lines += [f"        {name}:", f"          ansible_host: {ips[name]}"]
             else:
                 lines.append(f"        {name}:")

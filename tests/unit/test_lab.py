@@ -108,16 +108,20 @@ def test_mirror_parsing(tmp_path: Path, files: dict[str, str], expected: str) ->
 
 
 @pytest.mark.parametrize(
-    ("count", "managers", "workers", "gitlab"),
+    ("count", "managers", "workers", "gitlab", "podman", "gluster"),
     [
-        (1, ["node1"], [], ["node1"]),
-        (3, ["node1"], ["node2", "node3"], ["node2"]),
-        (4, ["node1", "node2", "node3"], ["node4"], ["node2"]),
-        (5, ["node1", "node2", "node3"], ["node4", "node5"], ["node2"]),
+        (1, ["node1"], [], ["node1"], [], []),
+        (3, ["node1"], ["node2", "node3"], ["node2"], [], []),
+        (4, ["node1", "node2", "node3"], ["node4"], ["node2"], [], ["node1", "node2", "node3"]),
+        (5, ["node1", "node2", "node3"], ["node4"], ["node2"], ["node5"],
+         ["node1", "node2", "node3"]),
+        (6, ["node1", "node2", "node3"], ["node4", "node6"], ["node2"], ["node5"],
+         ["node1", "node2", "node3"]),
     ],
 )
 def test_inventory_groups(
-    count: int, managers: list[str], workers: list[str], gitlab: list[str]
+    count: int, managers: list[str], workers: list[str], gitlab: list[str], podman: list[str],
+    gluster: list[str],
 ) -> None:
     key = Path("/srv/some where/.lab/id_ed25519")
     data = yaml.safe_load(inventory.render(count, key=key))
@@ -141,11 +145,20 @@ def test_inventory_groups(
         "registry",
         "proxy",
         "gitlab",
+        "podman_hosts",
+        "glusterfs",
+        "registry_ha",
     ]
     hosts = children["docker_hosts"]["hosts"]
     assert hosts == {
-        f"node{i}": {"ansible_host": f"172.29.77.{10 + i}"} for i in range(1, count + 1)
+        f"node{i}": {"ansible_host": f"172.29.77.{10 + i}"}
+        for i in range(1, count + 1) if f"node{i}" not in podman
     }
+    assert children["podman_hosts"] == (
+        {"hosts": {n: {"ansible_host": f"172.29.77.{10 + int(n[4:])}"} for n in podman}}
+        if podman else {})
+    assert members("glusterfs") == gluster
+    assert members("registry_ha") == gluster[1:]
     assert members("swarm_managers") == managers
     assert members("swarm_workers") == workers
     assert members("registry") == members("proxy") == ["node1"]
@@ -187,6 +200,7 @@ def test_node_naming(index: int, ip: str) -> None:
     assert node.ip == ip
     assert node.volumes == {
         f"dockhand-lab-node{index}-docker": "/var/lib/docker",
+        f"dockhand-lab-node{index}-containers": "/var/lib/containers",
         f"dockhand-lab-node{index}-srv": "/srv",
     }
     assert [n.name for n in config.nodes(3)] == ["node1", "node2", "node3"]

@@ -1,0 +1,419 @@
+#!/usr/bin/python
+# Copyright (c) dockhand contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: podman_container_unit
+short_description: Run a Podman container as a systemd unit that survives restarts and reboots
+version_added: 0.1.0
+description:
+  - Describes a container (image, ports, volumes, environment, network, command) and runs it
+    as a systemd service that creates it afresh at every start, so that C(systemctl restart)
+    and a reboot bring it back from its image.
+  - With Podman 4.4 or later the unit is a quadlet (C(<name>.container), turned into
+    C(<name>.service) by Podman's systemd generator); before 4.4 it is the unit
+    C(podman generate systemd --new) writes for the container (C(container-<name>.service)).
+  - The unit's first line records a digest of the description; a re-run with the same one
+    changes nothing. A new description replaces the unit and restarts it; if it does not
+    become active, the previous unit is put back and started, and the module fails with the
+    unit's journal.
+  - Run as root for a system unit, or as another user (C(become_user)) for a rootless
+    container under that user's systemd (C(systemctl --user); the user needs lingering to
+    keep it after logout and across reboots).
+options:
+  name:
+    description: The container's name.
+    type: str
+    required: true
+  state:
+    description: V(absent) stops and removes the unit and the container.
+    type: str
+    choices: [present, absent]
+    default: present
+  image:
+    description: The image. Required with O(state=present).
+    type: str
+  command:
+    description: Arguments given to the image's entrypoint.
+    type: list
+    elements: str
+    default: []
+  publish:
+    description: Published ports, as C(podman run --publish) takes them (C(8080:80)).
+    type: list
+    elements: str
+    default: []
+  volumes:
+    description: Mounts, as C(podman run --volume) takes them (C(/srv/data:/data:Z)).
+    type: list
+    elements: str
+    default: []
+  env:
+    description: Environment variables. They end up in the unit, which is written C(0600).
+    type: dict
+    default: {}
+  network:
+    description: A Podman network to join (it must exist); empty uses Podman's default.
+    type: str
+    default: ""
+  restart_on:
+    description:
+      - Any text that, when it changes, restarts the container, for example the checksums of
+        the files it reads at start. Part of the digest, not of the container.
+    type: str
+    default: ""
+  method:
+    description:
+      - V(auto) writes a quadlet with Podman 4.4 or later and a C(podman generate systemd
+        --new) unit before.
+    type: str
+    choices: [auto, quadlet, generate]
+    default: auto
+  start_timeout:
+    description: Seconds the unit may take to become active.
+    type: int
+    default: 60
+  podman:
+    description: The podman command.
+    type: path
+    default: podman
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+notes:
+  - Only the target's system python3 and Podman are needed.
+seealso:
+  - module: dockhand.docker.docker_container
+author:
+  - dockhand contributors
+"""
+
+EXAMPLES = r"""
+- name: Run the registry under Podman
+  dockhand.docker.podman_container_unit:
+    name: registry
+    image: registry.example.com:5000/library/registry:2
+    publish: ["5000:5000"]
+    volumes:
+      - /etc/dockhand/registry/conf/config.yml:/etc/docker/registry/config.yml:ro
+      - /var/lib/dockhand/registry:/var/lib/registry
+"""
+
+RETURN = r"""
+unit:
+  description: The systemd service that runs the container.
+  returned: always
+  type: str
+  sample: container-registry.service
+unit_file:
+  description: The file the module owns (the quadlet, or the unit).
+  returned: always
+  type: str
+method:
+  description: V(quadlet) or V(generate).
+  returned: always
+  type: str
+podman_version:
+  description: Podman's version.
+  returned: always
+  type: str
+actions:
+  description: What was done (or would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+"""
+
+import hashlib
+import json
+import os
+import pwd
+import shlex
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+QUADLET_MIN = (4, 4)
+SPEC_MARK = "# dockhand-spec: "
+
+
+def version_tuple(text):
+    parts = []
+    for piece in text.split("-")[0].split("+")[0].split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return (*parts, 0, 0, 0)[:3]
+
+
+def spec_of(params):
+    """The description the digest covers, in a stable order."""
+    return {
+        "image": params["image"],
+        "command": list(params["command"]),
+        "publish": list(params["publish"]),
+        "volumes": list(params["volumes"]),
+        "env": {k: str(v) for k, v in sorted(params["env"].items())},
+        "network": params["network"],
+        "restart_on": params["restart_on"],
+    }
+
+
+def digest_of(spec, method):
+    text = json.dumps({"spec": spec, "method": method}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_args(name, spec):
+    """podman run/create arguments, without the verb."""
+    args = ["--name", name]
+    for port in spec["publish"]:
+        args += ["--publish", port]
+    for volume in spec["volumes"]:
+        args += ["--volume", volume]
+    for key, value in spec["env"].items():
+        args += ["--env", f"{key}={value}"]
+    if spec["network"]:
+        args += ["--network", spec["network"]]
+    return [*args, spec["image"], *spec["command"]]
+
+
+def quadlet_text(name, spec):
+    lines = ["[Unit]", f"Description=Podman container {name} (dockhand)",
+             "Wants=network-online.target", "After=network-online.target", "",
+             "[Container]", f"Image={spec['image']}", f"ContainerName={name}"]
+    lines += [f"PublishPort={port}" for port in spec["publish"]]
+    lines += [f"Volume={volume}" for volume in spec["volumes"]]
+    lines += [f"Environment={shlex.quote(f'{k}={v}')}" for k, v in spec["env"].items()]
+    if spec["network"]:
+        lines.append(f"Network={spec['network']}")
+    if spec["command"]:
+        lines.append(f"Exec={shlex.join(spec['command'])}")
+    lines += ["", "[Service]", "Restart=always", "TimeoutStartSec=900", "",
+              "[Install]", "WantedBy=multi-user.target default.target", ""]
+    return "\n".join(lines)
+
+
+def with_mark(digest, text):
+    return (f"{SPEC_MARK}{digest}\n# Written by dockhand.docker.podman_container_unit; "
+            f"changes are overwritten.\n{text.rstrip()}\n")
+
+
+def mark_of(text):
+    first = (text or "").split("\n", 1)[0]
+    return first[len(SPEC_MARK):].strip() if first.startswith(SPEC_MARK) else None
+
+
+class Unit:
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.name = self.params["name"]
+        self.uid = os.geteuid()
+        self.actions = []
+        self.env = dict(os.environ)
+        if self.uid != 0:
+            runtime = self.env.setdefault("XDG_RUNTIME_DIR", f"/run/user/{self.uid}")
+            self.env.setdefault("DBUS_SESSION_BUS_ADDRESS", f"unix:path={runtime}/bus")
+        self.home = pwd.getpwuid(self.uid).pw_dir
+
+    # -- commands ------------------------------------------------------------------------
+
+    def run(self, *args, check=True):
+        rc, out, err = self.module.run_command(list(args), environ_update=self.env)
+        if check and rc != 0:
+            self.fail(f"`{shlex.join(args)}` failed (exit {rc}): {(err or out).strip()}")
+        return rc, out, err
+
+    def podman(self, *args, check=True):
+        return self.run(self.params["podman"], *args, check=check)
+
+    def systemctl(self, *args, check=True):
+        user = ["--user"] if self.uid != 0 else []
+        return self.run("systemctl", *user, *args, check=check)
+
+    def fail(self, msg, **extra):
+        self.module.fail_json(msg=msg, actions=self.actions, **extra)
+
+    # -- where things are ----------------------------------------------------------------
+
+    def method(self, version):
+        wanted = self.params["method"]
+        if wanted != "auto":
+            return wanted
+        return "quadlet" if version_tuple(version)[:2] >= QUADLET_MIN else "generate"
+
+    def paths(self, method):
+        if method == "quadlet":
+            base = (os.path.join(self.home, ".config/containers/systemd") if self.uid
+                    else "/etc/containers/systemd")
+            return os.path.join(base, f"{self.name}.container"), f"{self.name}.service"
+        base = (os.path.join(self.home, ".config/systemd/user") if self.uid
+                else "/etc/systemd/system")
+        unit = f"container-{self.name}.service"
+        return os.path.join(base, unit), unit
+
+    # -- the unit text -------------------------------------------------------------------
+
+    def generated(self, spec):
+        """What `podman generate systemd --new` writes for a container with this spec. A
+        container is created under a stand-in name only to be described, then removed (the
+        unit creates its own); the one serving keeps its name and runs on meanwhile."""
+        stand_in = f"{self.name}-dockhand-describe"
+        self.podman("rm", "--force", "--ignore", stand_in)
+        self.podman("create", *run_args(stand_in, spec))
+        try:
+            _, out, _ = self.podman("generate", "systemd", "--new", "--no-header", "--name",
+                                    stand_in)
+        finally:
+            self.podman("rm", "--force", "--ignore", stand_in, check=False)
+        return out.replace(stand_in, self.name)
+
+    # -- systemd -------------------------------------------------------------------------
+
+    def active(self, unit):
+        return self.systemctl("is-active", "--quiet", unit, check=False)[0] == 0
+
+    def enabled(self, unit):
+        return self.systemctl("is-enabled", "--quiet", unit, check=False)[0] == 0
+
+    def start(self, unit, method, restart):
+        self.systemctl("daemon-reload")
+        if method == "generate" and not self.enabled(unit):
+            self.systemctl("enable", unit)
+        rc, out, err = self.systemctl("restart" if restart else "start", unit, check=False)
+        deadline = time.monotonic() + self.params["start_timeout"]
+        while rc == 0 and not self.active(unit) and time.monotonic() < deadline:
+            time.sleep(1)
+        if rc == 0 and self.active(unit):
+            # A container that exits at once (a bad configuration) leaves the unit active for
+            # a moment first.
+            time.sleep(3)
+            if self.active(unit):
+                return None
+        journal = self.run("journalctl", *(["--user"] if self.uid else []), "-u", unit, "-n",
+                           "20", "--no-pager", check=False)[1]
+        return f"{unit} did not become active: {(err or out).strip()} {journal.strip()}".strip()
+
+    @staticmethod
+    def write(path, text):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.dockhand-tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+
+    # -- states --------------------------------------------------------------------------
+
+    def present(self, version):
+        method = self.method(version)
+        path, unit = self.paths(method)
+        spec = spec_of(self.params)
+        digest = digest_of(spec, method)
+        before = self.read(path)
+        changed = False
+        diff = {"before_header": path, "after_header": path, "before": "", "after": ""}
+        if mark_of(before) != digest:
+            changed = True
+            self.actions.append(f"write {path} and restart {unit}")
+            diff["before"] = (before or "")
+            if self.module.check_mode:
+                diff["after"] = json.dumps(spec, indent=2, sort_keys=True) + "\n"
+                return changed, method, path, unit, diff
+            if method == "quadlet":
+                text = with_mark(digest, quadlet_text(self.name, spec))
+            else:
+                text = with_mark(digest, self.generated(spec))
+            diff["after"] = text
+            # The unit runs `podman run --replace`: the new container takes the old one's
+            # name and port once the old one is stopped.
+            self.systemctl("stop", unit, check=False)
+            self.write(path, text)
+            why = self.start(unit, method, restart=True)
+            if why:
+                self.roll_back(path, before, unit, method)
+                self.fail(f"{why}; the previous unit was put back" if before else why)
+            return changed, method, path, unit, diff
+        if not self.active(unit) or (method == "generate" and not self.enabled(unit)):
+            changed = True
+            self.actions.append(f"start {unit}")
+            if not self.module.check_mode:
+                why = self.start(unit, method, restart=False)
+                if why:
+                    self.fail(why)
+        return changed, method, path, unit, diff
+
+    def roll_back(self, path, before, unit, method):
+        self.systemctl("stop", unit, check=False)
+        if before is None:
+            os.unlink(path)
+            self.systemctl("daemon-reload", check=False)
+            return
+        self.write(path, before)
+        self.start(unit, method, restart=True)
+
+    def absent(self, version):
+        method = self.method(version)
+        path, unit = self.paths(method)
+        before = self.read(path)
+        diff = {"before_header": path, "after_header": path, "before": before or "", "after": ""}
+        if before is None:
+            return False, method, path, unit, diff
+        self.actions.append(f"stop {unit} and remove {path}")
+        if not self.module.check_mode:
+            self.systemctl("disable", "--now", unit, check=False)
+            os.unlink(path)
+            self.systemctl("daemon-reload")
+            self.podman("rm", "--force", "--ignore", self.name)
+        return True, method, path, unit, diff
+
+    @staticmethod
+    def read(path):
+        try:
+            with open(path) as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            image=dict(type="str"),
+            command=dict(type="list", elements="str", default=[]),
+            publish=dict(type="list", elements="str", default=[]),
+            volumes=dict(type="list", elements="str", default=[]),
+            env=dict(type="dict", default={}, no_log=True),
+            network=dict(type="str", default=""),
+            restart_on=dict(type="str", default=""),
+            method=dict(type="str", choices=["auto", "quadlet", "generate"], default="auto"),
+            start_timeout=dict(type="int", default=60),
+            podman=dict(type="path", default="podman"),
+        ),
+        required_if=[("state", "present", ["image"])],
+        supports_check_mode=True,
+    )
+    unit = Unit(module)
+    rc, out, err = unit.podman("version", "--format", "{{.Client.Version}}", check=False)
+    if rc != 0:
+        module.fail_json(msg=f"podman does not answer (is it installed?): {(err or out).strip()}")
+    version = out.strip()
+    state = module.params["state"]
+    act = unit.present if state == "present" else unit.absent
+    changed, method, path, name, diff = act(version)
+    module.exit_json(changed=changed, unit=name, unit_file=path, method=method,
+                     podman_version=version, actions=unit.actions, diff=diff)
+
+
+if __name__ == "__main__":
+    main()

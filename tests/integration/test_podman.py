@@ -1,0 +1,144 @@
+"""The lab's Podman host (node5, `engine: podman`): it trusts the fleet's CA under
+/etc/containers/certs.d, pulls from the registry over HTTPS, and runs a registry of its own
+under Podman as a systemd unit that comes back, with its data, after a restart of the unit
+and of the host."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+
+import pytest
+from labtools import INVENTORY, ROOT, on_host, run_playbook
+from registrytools import REGISTRY, USER, login, password
+
+pytestmark = pytest.mark.lab
+
+PODMAN_PLAY = ROOT / "playbooks" / "podman.yml"
+HOST = "node5"
+OWN = "podman-registry.dockhand.test:5000"
+UNIT = "container-registry.service"
+ADDRESS = "172.29.77.15"
+
+
+@pytest.fixture(scope="module")
+def podman_host(converged) -> str:
+    """The podman play converged (site.yml imports it; this proves it alone too)."""
+    if HOST not in (INVENTORY / "hosts.yml").read_text():
+        pytest.fail("the lab has no Podman host: it needs 5 nodes (LAB_NODES=5)")
+    run = run_playbook(playbook=PODMAN_PLAY)
+    assert run.rc == 0, run.output[-4000:]
+    return HOST
+
+
+def podman_login(registry: str) -> None:
+    on_host(HOST, "sh", "-c", f"printf %s '{password()}' | "
+                              f"podman login -u {USER} --password-stdin {registry}")
+
+
+def docker_login(host: str, registry: str) -> None:
+    on_host(host, "sh", "-c", f"printf %s '{password()}' | "
+                              f"docker login -u {USER} --password-stdin {registry}")
+
+
+def wait_for_unit(timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = on_host(HOST, "systemctl", "is-active", UNIT, check=False).stdout.strip()
+        # By address: Docker rewrites a lab host's /etc/hosts when its container restarts
+        # (a real host keeps the names the play wrote).
+        answer = on_host(HOST, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                         "--resolve", f"{OWN}:{ADDRESS}", "--cacert",
+                         f"/etc/containers/certs.d/{OWN}/ca.crt", f"https://{OWN}/v2/",
+                         check=False).stdout
+        if state == "active" and answer == "401":
+            return
+        time.sleep(1)
+    raise AssertionError(f"{UNIT} on {HOST} did not come back: {state}, HTTP {answer}")
+
+
+def test_the_podman_host_pulls_from_the_registry_over_tls(podman_host, hosts):
+    image = f"{REGISTRY}/podman/probe:{uuid.uuid4().hex[:8]}"
+    login(hosts[1])
+    on_host(hosts[1], "docker", "tag", "dockhand-lab/probe:1", image)
+    on_host(hosts[1], "docker", "push", "-q", image)
+    assert on_host(HOST, "test", "-f", f"/etc/containers/certs.d/{REGISTRY}/ca.crt",
+                   check=False).returncode == 0
+    conf = on_host(HOST, "cat", "/etc/containers/registries.conf.d/50-dockhand.conf").stdout
+    assert f'location = "{REGISTRY}"\ninsecure = false' in conf
+    podman_login(REGISTRY)
+    on_host(HOST, "podman", "pull", "-q", "--tls-verify=true", image)
+    listed = on_host(HOST, "podman", "images", "--format", "{{.Repository}}:{{.Tag}}").stdout
+    assert image in listed.split()
+    assert on_host(HOST, "which", "docker", "dockerd", check=False).returncode != 0
+
+
+def test_the_registry_under_podman_comes_back_with_its_data(podman_host, hosts):
+    unit = on_host(HOST, "cat", f"/etc/systemd/system/{UNIT}").stdout
+    assert "podman run" in unit and "--rm" in unit and "--replace" in unit  # generate --new
+    assert on_host(HOST, "systemctl", "is-enabled", UNIT).stdout.strip() == "enabled"
+    image = f"{OWN}/survivor/probe:{uuid.uuid4().hex[:8]}"
+    pusher, puller = hosts[1], hosts[2]
+    docker_login(pusher, OWN)
+    on_host(pusher, "docker", "tag", "dockhand-lab/probe:1", image)
+    on_host(pusher, "docker", "push", "-q", image)
+    digest = on_host(pusher, "docker", "image", "inspect", "-f", "{{index .RepoDigests 0}}",
+                     image).stdout.strip()
+
+    def pulled_digest(host: str) -> str:
+        on_host(host, "docker", "image", "rm", "-f", image, check=False)
+        docker_login(host, OWN)
+        on_host(host, "docker", "pull", "-q", image)
+        return on_host(host, "docker", "image", "inspect", "-f", "{{index .RepoDigests 0}}",
+                       image).stdout.strip()
+
+    before = on_host(HOST, "podman", "inspect", "-f", "{{.Id}}", "registry").stdout.strip()
+    on_host(HOST, "systemctl", "restart", UNIT)
+    wait_for_unit()
+    after = on_host(HOST, "podman", "inspect", "-f", "{{.Id}}", "registry").stdout.strip()
+    assert after != before  # a fresh container from the image, as the unit makes it
+    assert pulled_digest(puller) == digest
+
+    subprocess.run(["docker", "restart", f"dockhand-lab-{HOST}"], check=True,
+                   capture_output=True, timeout=120)
+    wait_for_unit()
+    assert pulled_digest(hosts[3]) == digest
+
+
+def test_a_unit_that_does_not_start_puts_the_previous_one_back(podman_host):
+    def unit(*command: str) -> subprocess.CompletedProcess[str]:
+        args = {"name": "dockhand-probe", "image": "dockhand-lab/probe:1",
+                "publish": ["18080:8080"], "command": list(command), "start_timeout": 10}
+        return subprocess.run(
+            ["ansible", "-i", str(INVENTORY), HOST, "-m", "dockhand.docker.podman_container_unit",
+             "-a", json.dumps(args)], cwd=ROOT, capture_output=True, text=True, check=False)
+
+    try:
+        assert unit().returncode == 0
+        assert "SUCCESS" in unit().stdout  # unchanged: SUCCESS, not CHANGED
+        failed = unit("sh", "-c", "exit 3")
+        assert failed.returncode != 0
+        assert "did not become active" in failed.stdout
+        assert "previous unit was put back" in failed.stdout
+        assert on_host(HOST, "systemctl", "is-active",
+                       "container-dockhand-probe.service").stdout.strip() == "active"
+        answer = on_host(HOST, "curl", "-s", "--retry", "10", "--retry-connrefused",
+                         "--retry-delay", "1", "http://127.0.0.1:18080/").stdout
+        assert answer.strip()
+    finally:
+        subprocess.run(["ansible", "-i", str(INVENTORY), HOST, "-m",
+                        "dockhand.docker.podman_container_unit", "-a",
+                        "name=dockhand-probe state=absent"], cwd=ROOT, check=False,
+                       capture_output=True)
+
+
+def test_a_second_podman_run_changes_nothing(podman_host):
+    # The host restart above lost the names the play wrote into /etc/hosts (a lab artefact):
+    # this run puts them back; the next ones must change nothing.
+    first = run_playbook(playbook=PODMAN_PLAY)
+    assert first.rc == 0, first.output[-3000:]
+    for extra in ([], ["--check", "--diff"]):
+        again = run_playbook(*extra, playbook=PODMAN_PLAY)
+        assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
