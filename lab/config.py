@@ -54,6 +54,9 @@ RUN_FLAGS = [
     "--security-opt", "systempaths=unconfined", "--device-cgroup-rule", "a *:* rwm",
     "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
     "--tmpfs", "/run", "--tmpfs", "/run/lock",
+    # What a real host's kernel and udev give: FUSE (GlusterFS's client) and TUN (rootless
+    # Podman's slirp4netns). lab/image/dockhand-lab-devices.conf opens them to every user.
+    "--device", "/dev/fuse", "--device", "/dev/net/tun",
 ]
 # Host key checking is off for the lab only: nodes get fresh host keys whenever rebuilt.
 SSH_OPTS = [

@@ -137,6 +137,7 @@ import json
 import os
 import pwd
 import shlex
+import shutil
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -403,6 +404,9 @@ def main():
         required_if=[("state", "present", ["image"])],
         supports_check_mode=True,
     )
+    if shutil.which(module.params["podman"]) is None:
+        module.fail_json(msg=f"podman does not answer: {module.params['podman']} is not an "
+                             "executable on the host (the podman role installs it)")
     unit = Unit(module)
     rc, out, err = unit.podman("version", "--format", "{{.Client.Version}}", check=False)
     if rc != 0:

@@ -1,0 +1,88 @@
+"""The registry that survives losing a host (playbooks/registry-ha.yml, part of site.yml): a
+GlusterFS volume replicated across node1-3 and mounted on each, the registry on node2 and
+node3 at once on it, behind the front door at https://registry-ha.dockhand.test/."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+
+import pytest
+from labtools import on_host, run_playbook
+from registrytools import USER, PullLoops, password
+
+pytestmark = pytest.mark.lab
+
+HA = "registry-ha.dockhand.test"
+PEERS = ["node1", "node2", "node3"]
+MOUNT = "/mnt/gluster/registry"
+
+
+def ha_login(host: str) -> None:
+    on_host(host, "sh", "-c", f"printf %s '{password()}' | "
+                              f"docker login -u {USER} --password-stdin {HA}")
+
+
+def push(host: str, tag: str) -> str:
+    image = f"{HA}/ha/probe:{tag}"
+    ha_login(host)
+    on_host(host, "docker", "tag", "dockhand-lab/probe:1", image)
+    on_host(host, "docker", "push", "-q", image)
+    return image
+
+
+def test_the_volume_is_replicated_across_three_peers_and_mounted_on_each(converged, hosts):
+    info = on_host("node1", "gluster", "volume", "info", "registry").stdout
+    assert "Type: Replicate" in info and "Status: Started" in info
+    assert "Number of Bricks: 1 x 3 = 3" in info
+    marker = uuid.uuid4().hex
+    on_host("node2", "sh", "-c", f"echo {marker} > {MOUNT}/ha-test-{marker}")
+    for peer in PEERS:
+        assert on_host(peer, "findmnt", "-no", "FSTYPE", MOUNT).stdout.strip() == "fuse.glusterfs"
+        assert on_host(peer, "cat", f"{MOUNT}/ha-test-{marker}").stdout.strip() == marker
+    on_host("node2", "rm", f"{MOUNT}/ha-test-{marker}")
+    # Both registries serve the same storage.
+    for host in ("node2", "node3"):
+        mounts = on_host(host, "docker", "inspect", "-f",
+                         "{{range .Mounts}}{{.Source}} {{end}}", "registry-blue",
+                         "registry-green", check=False).stdout
+        assert f"{MOUNT}/data" in mounts
+
+
+def test_pushes_and_pulls_keep_working_with_a_registry_host_stopped(converged, hosts):
+    image = push("node4", uuid.uuid4().hex[:8])
+    clients = ["node1", "node4"]
+    for host in clients:
+        ha_login(host)
+    stopped = False
+    try:
+        with PullLoops(clients, image) as loops:
+            time.sleep(3)
+            # A host going down the way a server does: its services stop, then it is gone.
+            subprocess.run(["docker", "stop", "-t", "60", "dockhand-lab-node3"], check=True,
+                           capture_output=True, timeout=120)
+            stopped = True
+            time.sleep(10)
+            late = push("node4", "while-node3-is-down")
+            time.sleep(5)
+        counts = loops.counts()
+        assert all(ok > 5 and failed == 0 for ok, failed, _ in counts.values()), counts
+        on_host("node1", "docker", "image", "rm", "-f", late)
+        ha_login("node1")
+        on_host("node1", "docker", "pull", "-q", late)
+    finally:
+        if stopped:
+            subprocess.run(["docker", "start", "dockhand-lab-node3"], check=True,
+                           capture_output=True, timeout=120)
+    # Back: the peer heals, the lab is converged again (Docker rewrote node3's /etc/hosts).
+    deadline = time.monotonic() + 120
+    while on_host("node3", "systemctl", "is-system-running", "--wait",
+                  check=False).returncode not in (0, 1) and time.monotonic() < deadline:
+        time.sleep(2)
+    run = run_playbook()
+    assert run.rc == 0, run.output[-4000:]
+    heal = on_host("node1", "gluster", "volume", "heal", "registry", "info").stdout
+    assert "Status: Connected" in heal
+    ha_login("node3")
+    on_host("node3", "docker", "pull", "-q", late)

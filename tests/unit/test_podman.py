@@ -1,0 +1,151 @@
+"""The podman role's pure logic: compose projects as unit descriptions, and what the
+podman_container_unit module writes and compares (the lab runs it for real on node5)."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from ansible_collections.dockhand.docker.plugins.filter.podman import podman_compose_units
+from ansible_collections.dockhand.docker.plugins.modules import podman_container_unit as pcu
+from moduletools import run_module
+
+REGISTRY = {"name": "registry", "compose": {"services": {"registry": {
+    "container_name": "registry",
+    "image": "registry.example.com/library/registry:2",
+    "ports": ["5000:5000"],
+    "volumes": ["/srv/registry:/var/lib/registry",
+                {"type": "bind", "source": "/etc/reg", "target": "/etc/docker/registry",
+                 "read_only": True}],
+    "environment": {"REGISTRY_LOG_LEVEL": "info", "EMPTY": None},
+    "command": "serve /etc/docker/registry/config.yml",
+    "x-restart-on": "abc",
+}}}}
+
+
+def test_a_one_service_project_becomes_one_unit_without_a_network():
+    assert podman_compose_units([REGISTRY]) == [{
+        "name": "registry",
+        "image": "registry.example.com/library/registry:2",
+        "publish": ["5000:5000"],
+        "volumes": ["/srv/registry:/var/lib/registry", "/etc/reg:/etc/docker/registry:ro"],
+        "env": {"REGISTRY_LOG_LEVEL": "info", "EMPTY": ""},
+        "command": ["serve", "/etc/docker/registry/config.yml"],
+        "network": "",
+        "restart_on": "abc",
+    }]
+
+
+def test_services_of_one_project_share_its_network_and_get_prefixed_names():
+    project = {"name": "app", "compose": {"services": {
+        "web": {"image": "web:1", "ports": [{"target": 80, "published": 8080}],
+                "environment": ["A=1", "B=x=y"]},
+        "db": {"image": "db:1", "ports": [{"target": 53, "protocol": "udp"}]},
+    }}}
+    web, db = podman_compose_units([project])
+    assert (web["name"], db["name"]) == ("app-web", "app-db")
+    assert web["network"] == db["network"] == "app"
+    assert web["publish"] == ["8080:80"] and db["publish"] == ["53/udp"]
+    assert web["env"] == {"A": "1", "B": "x=y"}
+
+
+@pytest.mark.parametrize(("projects", "message"), [
+    ([{"name": "p", "compose": {"services": {"s": {"image": "i", "build": "."}}}}],
+     "p.s: unsupported keys ['build']"),
+    ([{"name": "p", "compose": {"services": {"s": {"ports": ["1:1"]}}}}], "p.s: needs an image"),
+    ([{"name": "p", "compose": {}}], "p: compose needs a services mapping"),
+    ([{"compose": {}}], "item 0: needs a name"),
+    ([{"name": "p", "compose": {"services": {"s": {"image": "i", "environment": ["NOEQ"]}}}}],
+     "KEY=VALUE"),
+    ([{"name": "a", "compose": {"services": {"s": {"image": "i", "container_name": "x"}}}},
+      {"name": "b", "compose": {"services": {"t": {"image": "i", "container_name": "x"}}}}],
+     "the container name x is used twice"),
+    ("not a list", "must be a list"),
+])
+def test_what_cannot_run_is_refused_by_name(projects, message):
+    with pytest.raises(AnsibleFilterError, match="podman_compose_projects") as info:
+        podman_compose_units(projects)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("4.3.1", (4, 3, 1)), ("4.4.0-rc1", (4, 4, 0)), ("5.0", (5, 0, 0)), ("4.9.4+ds1", (4, 9, 4)),
+])
+def test_versions_compare_as_numbers(text, expected):
+    assert pcu.version_tuple(text) == expected
+
+
+def test_quadlet_describes_the_container_for_podmans_generator():
+    spec = pcu.spec_of({"image": "r:2", "command": ["serve", "a b"], "publish": ["5000:5000"],
+                        "volumes": ["/d:/var/lib/registry"], "env": {"K": "v w"},
+                        "network": "net", "restart_on": ""})
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str
+    parser.read_string(pcu.quadlet_text("registry", spec))
+    container = parser["Container"]
+    assert container["Image"] == "r:2" and container["ContainerName"] == "registry"
+    assert container["PublishPort"] == "5000:5000" and container["Network"] == "net"
+    assert container["Exec"] == "serve 'a b'"
+    assert container["Environment"] == "'K=v w'"
+    assert parser["Install"]["WantedBy"] == "multi-user.target default.target"
+
+
+def test_the_digest_covers_the_description_and_the_method():
+    base = {"image": "r:2", "command": [], "publish": [], "volumes": [], "env": {"B": 1, "A": 2},
+            "network": "", "restart_on": ""}
+    same = dict(base, env={"A": 2, "B": 1})
+    assert pcu.digest_of(pcu.spec_of(base), "generate") == pcu.digest_of(pcu.spec_of(same),
+                                                                         "generate")
+    assert pcu.digest_of(pcu.spec_of(base), "generate") != pcu.digest_of(pcu.spec_of(base),
+                                                                         "quadlet")
+    changed = dict(base, restart_on="new checksum")
+    assert pcu.digest_of(pcu.spec_of(base), "generate") != pcu.digest_of(pcu.spec_of(changed),
+                                                                         "generate")
+    marked = pcu.with_mark("0123abcd", "[Unit]\n")
+    assert pcu.mark_of(marked) == "0123abcd" and pcu.mark_of("[Unit]\n") is None
+
+
+def test_run_arguments_name_the_container_and_end_with_image_and_command():
+    spec = pcu.spec_of({"image": "r:2", "command": ["serve"], "publish": ["1:2"],
+                        "volumes": ["/a:/b"], "env": {"K": "v"}, "network": "n",
+                        "restart_on": ""})
+    assert pcu.run_args("x", spec) == ["--name", "x", "--publish", "1:2", "--volume", "/a:/b",
+                                       "--env", "K=v", "--network", "n", "r:2", "serve"]
+
+
+def fake_podman(tmp_path: Path, version: str = "4.3.1", rc: int = 0) -> Path:
+    """A podman that only answers `version` (the error paths need no more)."""
+    path = tmp_path / "podman"
+    path.write_text(f"#!/bin/sh\n[ \"$1\" = version ] && echo {version} && exit {rc}\n"
+                    "echo 'unexpected call' >&2; exit 99\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def test_a_missing_podman_fails_with_a_clear_message(tmp_path):
+    result = run_module("podman_container_unit", {"name": "r", "image": "r:2",
+                                                  "podman": str(tmp_path / "nope")}, tmp_path)
+    assert result["failed"] and "podman does not answer" in result["msg"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the unit path is root's")
+def test_check_mode_reports_the_unit_it_would_write_and_writes_nothing(tmp_path):
+    result = run_module("podman_container_unit",
+                        {"name": "dockhand-unit-test-none", "image": "r:2",
+                         "podman": str(fake_podman(tmp_path)), "method": "generate"},
+                        tmp_path, check_mode=True, diff=True)
+    assert result["changed"] and result["method"] == "generate"
+    assert result["unit"] == "container-dockhand-unit-test-none.service"
+    assert result["unit_file"] == "/etc/systemd/system/container-dockhand-unit-test-none.service"
+    assert not Path(result["unit_file"]).exists()
+    assert '"image": "r:2"' in result["diff"]["after"]
+    quadlet = run_module("podman_container_unit",
+                         {"name": "dockhand-unit-test-none", "image": "r:2",
+                          "podman": str(fake_podman(tmp_path, "4.9.3"))}, tmp_path,
+                         check_mode=True)
+    assert quadlet["method"] == "quadlet"
+    assert quadlet["unit_file"] == "/etc/containers/systemd/dockhand-unit-test-none.container"
