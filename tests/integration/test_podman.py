@@ -142,3 +142,30 @@ def test_a_second_podman_run_changes_nothing(podman_host):
     for extra in ([], ["--check", "--diff"]):
         again = run_playbook(*extra, playbook=PODMAN_PLAY)
         assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
+
+
+def test_a_project_runs_rootless_for_a_named_user(podman_host):
+    user, port = "dockhand-rootless", 18082
+    project = {"podman_rootless_user": user, "podman_compose_projects": [
+        {"name": "hello", "compose": {"services": {"probe": {
+            "image": "dockhand-lab/probe:1", "ports": [f"{port}:8080"]}}}}]}
+    args = ["--tags", "podman", "-e", json.dumps(project)]
+    run = run_playbook(*args, playbook=PODMAN_PLAY)
+    assert run.rc == 0, run.output[-4000:]
+    uid = on_host(HOST, "id", "-u", user).stdout.strip()
+    assert on_host(HOST, "test", "-f", f"/var/lib/systemd/linger/{user}",
+                   check=False).returncode == 0
+    unit = f"/home/{user}/.config/systemd/user/container-hello-probe.service"
+    assert "podman run" in on_host(HOST, "cat", unit).stdout
+    state = on_host(HOST, "runuser", "-u", user, "--", "env", f"XDG_RUNTIME_DIR=/run/user/{uid}",
+                    "systemctl", "--user", "is-active", "container-hello-probe.service",
+                    check=False).stdout.strip()
+    assert state == "active"
+    # The container's processes belong to the user, not to root.
+    owner = on_host(HOST, "sh", "-c", "ps -o user= -C conmon | sort -u").stdout.split()
+    assert user[:8] in " ".join(owner) or user in owner, owner
+    answer = on_host(HOST, "curl", "-s", "--retry", "10", "--retry-connrefused", "--retry-delay",
+                     "1", f"http://127.0.0.1:{port}/").stdout
+    assert answer.strip()
+    again = run_playbook(*args, playbook=PODMAN_PLAY)
+    assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
