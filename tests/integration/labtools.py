@@ -51,9 +51,9 @@ def run_playbook(*args: str, playbook: Path = SITE, timeout: int = 1200,
     return Run(proc.returncode, output, recap)
 
 
-def lab_hosts() -> list[str]:
+def lab_hosts(group: str = "docker_hosts") -> list[str]:
     hosts = yaml.safe_load((INVENTORY / "hosts.yml").read_text())
-    return sorted(hosts["all"]["children"]["docker_hosts"]["hosts"])
+    return sorted((hosts["all"]["children"].get(group) or {}).get("hosts") or {})
 
 
 def on_host(host: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:

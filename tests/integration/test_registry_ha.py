@@ -67,6 +67,7 @@ def test_pushes_and_pulls_keep_working_with_a_registry_host_stopped(converged, h
             late = push("node4", "while-node3-is-down")
             time.sleep(5)
         counts = loops.counts()
+        print(f"pull loops through {HA} while node3 was down: {counts}")
         assert all(ok > 5 and failed == 0 for ok, failed, _ in counts.values()), counts
         on_host("node1", "docker", "image", "rm", "-f", late)
         ha_login("node1")
