@@ -157,7 +157,7 @@ def test_remote_api_needs_a_client_certificate(converged, hosts):
 @pytest.mark.parametrize(
     ("extra", "named", "why"),
     [
-        ({"docker_registry_name": "bad_name!"}, "docker_pki_registries", "not a valid DNS name"),
+        ({"docker_registry_name": "bad_name!"}, "docker_registry_name", "not a valid DNS name"),
         ({"docker_registry_users": [{"name": "dockhand", "password": ""}]},
          "docker_registry_users", "non-empty password"),
         ({"docker_registry_cert_sans": ["other.dockhand.test"]},
