@@ -5,6 +5,8 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 LAB_NODES ?= 5
+# Extra arguments for the lab's converge, e.g. LAB_ARGS="-e proxy_backend=traefik".
+LAB_ARGS ?=
 # The virtualenv is rebuilt when the dependency ranges change.
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
@@ -28,7 +30,7 @@ docker:
 
 ## lab: build the lab hosts and converge playbooks/site.yml on them
 lab: lab-up
-	ansible-playbook -i inventory/lab playbooks/site.yml
+	ansible-playbook -i inventory/lab playbooks/site.yml $(LAB_ARGS)
 	$(PY) -m lab status
 
 lab-up: venv docker
