@@ -23,8 +23,8 @@ from registrytools import NAME, REGISTRY, USER, password
 SIZE_MB = 256
 TARGET = 0.9
 # Each route is measured this many times, alternating with direct; the best of each counts
-# (two cores shared by four lab hosts make single runs noisy).
-ROUNDS = 2
+# (two cores shared by five lab hosts make single runs noisy).
+ROUNDS = 3
 
 
 def login(host: str, registry: str) -> None:
