@@ -14,6 +14,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export LAB_NODES
 
+# The lab inventory's vault.yml is encrypted with the lab's own vault password (python -m lab up).
+lab integration molecule bench: export ANSIBLE_VAULT_PASSWORD_FILE := $(CURDIR)/.lab/vault-password
+
 .PHONY: lab lab-up lab-down test lint unit integration molecule bench venv docker
 
 $(STAMP): pyproject.toml

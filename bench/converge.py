@@ -22,6 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+# The lab inventory's vault.yml is encrypted with the lab's vault password.
+ENV.setdefault("ANSIBLE_VAULT_PASSWORD_FILE", str(ROOT / ".lab" / "vault-password"))
 INSTALL_FLOOR = (
     "apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive "
     "apt-get install -y -q --no-install-recommends docker.io >/dev/null && systemctl start docker"

@@ -23,7 +23,7 @@ SIZE_MB = 256
 def rotation(hosts: list[str], image: str, *extra: str) -> tuple[float, int, int]:
     with PullLoops(hosts, image) as loops:
         start = time.monotonic()
-        run = run_playbook(*extra, playbook=ROOT / "playbooks" / "rotate-registry-certs.yml")
+        run = run_playbook(*extra, playbook=ROOT / "playbooks" / "rotate_registry_certs.yml")
         wall = time.monotonic() - start
     if run.rc != 0:
         sys.exit(run.output[-3000:])

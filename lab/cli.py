@@ -155,6 +155,8 @@ def up(count: int) -> int:
         log(f"pruned older image tags {' '.join(old)}")
     if inventory.write(count):
         log(f"wrote {cfg.INVENTORY.relative_to(cfg.REPO)}")
+    if copied := inventory.write_group_vars():
+        log(f"copied inventory/example's group_vars/all: {', '.join(copied)}")
     member = cfg.groups(count)
     rows = []
     for node, action in actions.items():

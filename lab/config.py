@@ -11,6 +11,18 @@ STATE_DIR = REPO / ".lab"
 SSH_KEY = STATE_DIR / "id_ed25519"
 BUILD_LOG = STATE_DIR / "image-build.log"
 INVENTORY = REPO / "inventory" / "lab" / "hosts.yml"
+# The lab converges a copy of the example inventory's group_vars/all/ (its vault.yml filled
+# with the lab's secrets and encrypted with the lab's vault password); group_vars/lab.yml
+# holds what the lab changes.
+EXAMPLE_ALL = REPO / "inventory" / "example" / "group_vars" / "all"
+LAB_ALL = REPO / "inventory" / "lab" / "group_vars" / "all"
+VAULT_PASSWORD = STATE_DIR / "vault-password"
+# The lab's answers to the example vault's variables, as an operator would fill them in.
+# Secrets are made once per lab (kept in .lab/, mode 0600) so that reruns change nothing.
+LAB_VAULT_USERS = [{"name": "dockhand"}]
+LAB_VAULT_SECRETS = ("vault_gitlab_smtp_password", "vault_gitlab_postgresql_password",
+                     "vault_gitlab_redis_password")
+LAB_VAULT_TOKENS = {"vault_gitlab_runner_token": "glrt-"}
 IMAGE_DIR = Path(__file__).resolve().parent / "image"
 WORKLOADS_DIR = Path(__file__).resolve().parent / "workloads"
 WORKLOADS_TAR = STATE_DIR / "images" / "workloads.tar"

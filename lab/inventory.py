@@ -1,11 +1,19 @@
-"""inventory/lab/hosts.yml, written by hand as plain YAML (the CLI needs only the stdlib)."""
+"""inventory/lab: hosts.yml, written by hand as plain YAML (the CLI needs only the stdlib), and
+group_vars/all/, the example inventory's copied as an operator would copy it: main.yml as it
+is, vault.yml with the lab's secrets, encrypted with `ansible-vault`."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+from . import config as cfg
 from .config import INVENTORY, SSH_KEY, groups, nodes
 
 _PLAIN = re.compile(r"^[A-Za-z0-9_./][A-Za-z0-9_./@+-]*$")
@@ -40,7 +48,9 @@ def render(count: int, key: Path = SSH_KEY) -> str:
         "  children:",
     ]
     addressed: set[str] = set()
-    for group, members in groups(count).items():
+    # Every lab host is in `lab`, whose group_vars (the lab's changes) override the copy of
+    # the example's group_vars/all.
+    for group, members in {**groups(count), "lab": [n.name for n in nodes(count)]}.items():
         lines.append(f"    {group}:" + ("" if members else " {}"))
         if members:
             lines.append("      hosts:")
@@ -63,3 +73,78 @@ def write(count: int, path: Path = INVENTORY) -> bool:
     tmp.write_text(text)
     tmp.replace(path)
     return True
+
+
+def _private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    tmp.replace(path)
+
+
+def _vault_keys(text: str) -> list[str]:
+    """The top-level variable names of a vars file (plain YAML mapping, one per line)."""
+    return re.findall(r"^([A-Za-z_][A-Za-z0-9_]*):", text, re.MULTILINE)
+
+
+def vault_plaintext(example_vault: str, state: dict[str, str]) -> str:
+    """The lab's vault.yml: every variable of the example's, each with the lab's value. A new
+    variable in the example that the lab does not answer fails here, not in a converge."""
+    values: dict[str, object] = {"vault_docker_registry_users": cfg.LAB_VAULT_USERS}
+    for name in cfg.LAB_VAULT_SECRETS:
+        values[name] = state.setdefault(name, secrets.token_urlsafe(24))
+    for name, prefix in cfg.LAB_VAULT_TOKENS.items():
+        values[name] = state.setdefault(name, prefix + secrets.token_urlsafe(20))
+    keys = _vault_keys(example_vault)
+    if sorted(keys) != sorted(values):
+        raise ValueError(f"inventory/example's vault.yml has {sorted(keys)}, the lab fills "
+                         f"{sorted(values)}: update lab/config.py")
+    lines = ["---", "# The lab's secrets (python -m lab up), encrypted with .lab/vault-password."]
+    lines += [f"{name}: {json.dumps(values[name])}" for name in keys]
+    return "\n".join(lines) + "\n"
+
+
+def _ansible_vault() -> str:
+    """The venv's ansible-vault (the lab runs with the venv's python), else the PATH's."""
+    beside = Path(sys.executable).parent / "ansible-vault"
+    return str(beside) if beside.exists() else "ansible-vault"
+
+
+def write_group_vars(example: Path = cfg.EXAMPLE_ALL, target: Path = cfg.LAB_ALL,
+                     password_file: Path = cfg.VAULT_PASSWORD) -> list[str]:
+    """Copy the example's group_vars/all into the lab inventory; the names of what changed."""
+    changed = []
+    if not password_file.exists():
+        _private(password_file, secrets.token_urlsafe(32) + "\n")
+    state_file = password_file.with_name("vault-secrets.json")
+    state = json.loads(state_file.read_text()) if state_file.exists() else {}
+    plain = vault_plaintext((example / "vault.yml").read_text(), state)
+    _private(state_file, json.dumps(state, indent=1) + "\n")
+    target.mkdir(parents=True, exist_ok=True)
+    for source in sorted(example.iterdir()):
+        if source.name == "vault.yml" or not source.is_file():
+            continue
+        dest = target / source.name
+        if not dest.exists() or dest.read_bytes() != source.read_bytes():
+            shutil.copyfile(source, dest)
+            changed.append(dest.name)
+    # Encrypted anew only when the secrets changed: a new ciphertext would be a needless diff.
+    plain_copy = password_file.with_name("vault-plain.yml")
+    vault = target / "vault.yml"
+    if not vault.exists() or not plain_copy.exists() or plain_copy.read_text() != plain:
+        encrypted = subprocess.run(
+            [_ansible_vault(), "encrypt", "--vault-password-file", str(password_file),
+             "--output", "-", "-"], input=plain, capture_output=True, text=True, check=True,
+            # The same file named twice (flag and environment) would be two vault ids.
+            env={k: v for k, v in os.environ.items() if k != "ANSIBLE_VAULT_PASSWORD_FILE"},
+        ).stdout
+        _private(vault, encrypted)
+        _private(plain_copy, plain)
+        changed.append(vault.name)
+    stale = {p.name for p in target.iterdir()} - {p.name for p in example.iterdir()}
+    for name in sorted(stale):
+        (target / name).unlink()
+        changed.append(name)
+    return changed

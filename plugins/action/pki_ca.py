@@ -47,6 +47,35 @@ def _plain(value):
     return value
 
 
+def vault_codecs(loader, vault_encrypt: bool, error: type[Exception]):
+    """encrypt/decrypt for files in the PKI directory. Files are read through the vault
+    whenever they are vault-encrypted, so turning vault_encrypt off later still finds them.
+    Raises ``error`` when a vault password is needed and none was given."""
+    vault = loader._vault
+    secrets = vault.secrets or []
+    if vault_encrypt and not secrets:
+        raise error(NEED_VAULT)
+
+    def decrypt(data: bytes) -> bytes:
+        if not is_encrypted(data):
+            return data
+        if not secrets:
+            raise error("a file in pki_dir is vault-encrypted: pass "
+                        "--vault-password-file or --ask-vault-pass")
+        return vault.decrypt(data)
+
+    if not vault_encrypt:
+        return None, decrypt
+    # Same choice of secret as `ansible-vault encrypt`: the encrypt identity, else the best.
+    vault_id, secret = match_encrypt_secret(secrets, C.DEFAULT_VAULT_ENCRYPT_IDENTITY)
+    label = None if vault_id == C.DEFAULT_VAULT_IDENTITY else vault_id
+
+    def encrypt(data: bytes) -> bytes:
+        return vault.encrypt(data, secret=secret, vault_id=label)
+
+    return encrypt, decrypt
+
+
 class PkiFailure(Exception):
     """A request to refuse, with a message for the user."""
 
@@ -81,31 +110,7 @@ class PkiAction(ActionBase):
                 + pki.validity_errors(args["validity_days"], args["renew_before_days"]))
 
     def _codecs(self, vault_encrypt: bool):
-        """encrypt/decrypt for pki's key files. Keys are read through the vault whenever they
-        are vault-encrypted, so turning vault_encrypt off later still finds the old keys."""
-        vault = self._loader._vault
-        secrets = vault.secrets or []
-        if vault_encrypt and not secrets:
-            raise PkiFailure(NEED_VAULT)
-
-        def decrypt(data: bytes) -> bytes:
-            if not is_encrypted(data):
-                return data
-            if not secrets:
-                raise PkiFailure("a private key in pki_dir is vault-encrypted: pass "
-                                 "--vault-password-file or --ask-vault-pass")
-            return vault.decrypt(data)
-
-        if not vault_encrypt:
-            return None, decrypt
-        # Same choice of secret as `ansible-vault encrypt`: the encrypt identity, else the best.
-        vault_id, secret = match_encrypt_secret(secrets, C.DEFAULT_VAULT_ENCRYPT_IDENTITY)
-        label = None if vault_id == C.DEFAULT_VAULT_IDENTITY else vault_id
-
-        def encrypt(data: bytes) -> bytes:
-            return vault.encrypt(data, secret=secret, vault_id=label)
-
-        return encrypt, decrypt
+        return vault_codecs(self._loader, vault_encrypt, PkiFailure)
 
 
 class ActionModule(PkiAction):

@@ -54,4 +54,7 @@ attributes:
     platforms: all
 notes:
   - Runs on the controller only, as an action plugin.
+requirements:
+  - The Python package C(cryptography) on the controller (the collection's
+    C(requirements.txt)); the managed hosts need nothing.
 """

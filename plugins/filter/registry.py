@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import os
 
-import bcrypt
 from ansible.errors import AnsibleFilterError
-from ansible_collections.dockhand.docker.plugins.module_utils import pki
+from ansible_collections.dockhand.docker.plugins.module_utils import controller_deps, pki
 
 DOCUMENTATION = """
 name: registry
@@ -22,7 +21,9 @@ description:
   - C(pki_ca_bundle) is the PEM of the fleet's CA in a PKI directory, followed during a CA
     rotation by the next CA's, for whatever verifies certificates of either.
   - C(htpasswd) renders an htpasswd file with bcrypt hashes, keeping every existing hash
-    whose password still matches, so that an unchanged user list changes nothing.
+    whose password still matches, so that an unchanged user list changes nothing. It needs
+    the Python package C(bcrypt) on the controller (the collection's C(requirements.txt));
+    the other filters need only the standard library.
 """
 
 
@@ -64,6 +65,8 @@ def pki_covers(name, sans):
 
 def htpasswd(users, existing="", var_name="users"):
     """``users``: a list of {name, password}. ``existing``: the file as it is on the host."""
+    # Imported here: at the top, a controller without bcrypt would lose every filter above.
+    bcrypt = controller_deps.require("bcrypt", AnsibleFilterError)
     current = {}
     for line in str(existing or "").splitlines():
         name, sep, digest = line.partition(":")

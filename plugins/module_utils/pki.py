@@ -8,6 +8,10 @@ Only ``cryptography`` and the standard library, so it is testable without Ansibl
 that keep keys encrypted at rest pass ``encrypt``/``decrypt`` callables (bytes -> bytes); the
 action plugins use them for Ansible Vault. Nothing here puts a private key into a message.
 
+The input checks, the file helpers and ``PkiError`` need only the standard library, and the
+module imports without ``cryptography``: the plugins that use just those keep working on a
+controller that lacks it, and whatever issues or reads a certificate says what to install.
+
 Certificates are reissued only for a reason that ``reason`` names, because every reissue
 means restarting whatever serves the certificate, and a new CA means redistributing trust.
 """
@@ -24,24 +28,33 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from ansible_collections.dockhand.docker.plugins.module_utils import controller_deps
+
+try:
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import NameOID
+except ImportError as exc:
+    _CRYPTOGRAPHY_ERROR: ImportError | None = exc
+else:
+    _CRYPTOGRAPHY_ERROR = None
 
 KEY_TYPES = ("ecdsa-p256", "ecdsa-p384", "rsa")
 RSA_SIZES = (2048, 3072, 4096)
 DEFAULT_RSA_SIZE = 3072
+# Extended key usages as dotted OIDs (RFC 5280's id-kp-serverAuth and id-kp-clientAuth), so
+# that checking a usage needs no cryptography.
+_SERVER_AUTH, _CLIENT_AUTH = "1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"
 USAGES = {
-    "server": frozenset({ExtendedKeyUsageOID.SERVER_AUTH}),
-    "client": frozenset({ExtendedKeyUsageOID.CLIENT_AUTH}),
-    "server+client": frozenset({ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}),
+    "server": frozenset({_SERVER_AUTH}),
+    "client": frozenset({_CLIENT_AUTH}),
+    "server+client": frozenset({_SERVER_AUTH, _CLIENT_AUTH}),
 }
 # Backdating covers hosts whose clocks run a little behind the controller's.
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
-_CURVES = {"ecdsa-p256": ec.SECP256R1, "ecdsa-p384": ec.SECP384R1}
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
@@ -51,6 +64,15 @@ KeySpec = tuple[str, int | None]
 
 class PkiError(Exception):
     """A request that cannot be carried out; the message is meant for the user."""
+
+
+def _need_cryptography() -> None:
+    if _CRYPTOGRAPHY_ERROR is not None:
+        raise PkiError(controller_deps.missing("cryptography", _CRYPTOGRAPHY_ERROR))
+
+
+def _curves() -> dict:
+    return {"ecdsa-p256": ec.SECP256R1, "ecdsa-p384": ec.SECP384R1}
 
 
 @dataclass(frozen=True)
@@ -200,7 +222,7 @@ def _spec_of(public_key: object) -> KeySpec:
     if isinstance(public_key, rsa.RSAPublicKey):
         return "rsa", public_key.key_size
     if isinstance(public_key, ec.EllipticCurvePublicKey):
-        for kind, curve in _CURVES.items():
+        for kind, curve in _curves().items():
             if isinstance(public_key.curve, curve):
                 return kind, None
     return "unsupported", None
@@ -213,7 +235,7 @@ def _spec_text(spec: KeySpec) -> str:
 def _new_key(spec: KeySpec):
     if spec[0] == "rsa":
         return rsa.generate_private_key(public_exponent=65537, key_size=spec[1])
-    return ec.generate_private_key(_CURVES[spec[0]]())
+    return ec.generate_private_key(_curves()[spec[0]]())
 
 
 def _spki(public_key) -> bytes:
@@ -400,6 +422,7 @@ def ensure_ca(pki_dir: str, name: str, common_name: str, key_type: str, key_size
     """Create ``<name>.crt``/``<name>.key`` in ``pki_dir``, or keep them. A CA is replaced
     (with a new key) only when missing, due within ``renew_before_days``, of another key type,
     or forced; a change of ``common_name`` alone does not replace it."""
+    _need_cryptography()
     _check_file_name(name, "name")
     spec = _key_spec(key_type, key_size)
     _check_validity(validity_days, renew_before_days)
@@ -446,6 +469,7 @@ def ensure_cert(pki_dir: str, name: str, ca_name: str, common_name: str | None,
     """Create or keep the leaf ``<name>`` signed by the CA ``<ca_name>``. It is reissued with
     a new key when missing, due, of another key type, for other SANs or another usage, not
     signed by the current CA (as after a CA rotation), or forced."""
+    _need_cryptography()
     _check_file_name(name, "name")
     _check_file_name(ca_name, "ca_name")
     if name == ca_name:
@@ -490,7 +514,7 @@ def ensure_cert(pki_dir: str, name: str, ca_name: str, common_name: str | None,
                 return (f"SANs {', '.join(sorted(have)) or 'none'} differ from "
                         f"{', '.join(sorted(want))}")
             eku = _extension(cert, x509.ExtendedKeyUsage)
-            if frozenset(eku or ()) != USAGES[usage]:
+            if frozenset(oid.dotted_string for oid in eku or ()) != USAGES[usage]:
                 return f"usage differs from {usage}"
             return None
 
@@ -502,8 +526,8 @@ def ensure_cert(pki_dir: str, name: str, ca_name: str, common_name: str | None,
             return _sign(_name(common_name), ca_cert.subject, key, ca_key, validity_days, [
                 (x509.BasicConstraints(ca=False, path_length=None), True),
                 (_key_usage(signing=False, rsa_leaf=spec[0] == "rsa"), True),
-                (x509.ExtendedKeyUsage(sorted(USAGES[usage], key=lambda o: o.dotted_string)),
-                 False),
+                (x509.ExtendedKeyUsage([x509.ObjectIdentifier(oid)
+                                        for oid in sorted(USAGES[usage])]), False),
                 (x509.SubjectAlternativeName(sans), False),
                 (aki, False),
             ])
@@ -555,6 +579,7 @@ def remove(pki_dir: str, name: str, *, check: bool = False) -> bool:
 
 def describe(cert_pem: str | bytes) -> dict:
     """What a certificate says, for tests, reports and the rotation playbook."""
+    _need_cryptography()
     cert = x509.load_pem_x509_certificate(
         cert_pem.encode() if isinstance(cert_pem, str) else cert_pem)
 

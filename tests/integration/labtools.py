@@ -18,6 +18,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "inventory" / "lab"
 SITE = ROOT / "playbooks" / "site.yml"
+VAULT_PASSWORD = ROOT / ".lab" / "vault-password"
 RECAP = re.compile(
     r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
     r"\s+failed=(?P<failed>\d+)",
@@ -35,13 +36,19 @@ class Run:
         return sum(host[field] for host in self.recap.values())
 
 
-def run_playbook(*args: str, playbook: Path = SITE, timeout: int = 1200,
-                 inventory: Path = INVENTORY) -> Run:
+def ansible_env() -> dict[str, str]:
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_NOCOLOR="1")
+    # The lab inventory's vault.yml is encrypted with the lab's vault password.
+    env.setdefault("ANSIBLE_VAULT_PASSWORD_FILE", str(VAULT_PASSWORD))
+    return env
+
+
+def run_playbook(*args: str, playbook: Path = SITE, timeout: int = 1200,
+                 inventory: Path = INVENTORY) -> Run:
     proc = subprocess.run(
         ["ansible-playbook", "-i", str(inventory), str(playbook), *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=timeout, check=False,
     )
     output = proc.stdout + proc.stderr
     recap = {
@@ -67,5 +74,13 @@ def file_digest(host: str, path: str) -> str:
     return hashlib.sha256(proc.stdout.encode()).hexdigest() if proc.returncode == 0 else "absent"
 
 
+def role_default(role: str, name: str):
+    """A role's default, for a setting the lab inventory leaves to the role."""
+    return yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text())[name]
+
+
 def lab_group_vars() -> dict:
-    return yaml.safe_load((INVENTORY / "group_vars" / "all.yml").read_text())
+    """The lab's plain group variables: the example's group_vars/all/main.yml (copied by
+    `python -m lab up`) under the lab's changes (group_vars/lab.yml)."""
+    copied = yaml.safe_load((INVENTORY / "group_vars" / "all" / "main.yml").read_text())
+    return {**copied, **yaml.safe_load((INVENTORY / "group_vars" / "lab.yml").read_text())}

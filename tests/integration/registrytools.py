@@ -11,11 +11,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cryptography import x509
-from labtools import INVENTORY, lab_group_vars, on_host
+from labtools import INVENTORY, lab_group_vars, on_host, role_default
 
 PKI = INVENTORY.parent / f"{INVENTORY.name}-pki"
 NAME = lab_group_vars()["docker_registry_name"]
-PORT = lab_group_vars()["docker_registry_port"]
+PORT = lab_group_vars().get("docker_registry_port") or role_default(
+    "docker_registry", "docker_registry_port")
 REGISTRY = f"{NAME}:{PORT}"
 REGISTRY_IP = "172.29.77.11"
 USER = "dockhand"
@@ -45,16 +46,20 @@ def tls_context(ca: Path | None = PKI / "ca.crt", *, version: ssl.TLSVersion | N
 
 
 @contextmanager
-def tls_connection(ctx: ssl.SSLContext):
-    with socket.create_connection((REGISTRY_IP, PORT), timeout=10) as raw, \
+def tls_connection(ctx: ssl.SSLContext, address: tuple[str, int] = (REGISTRY_IP, PORT)):
+    with socket.create_connection(address, timeout=10) as raw, \
             ctx.wrap_socket(raw, server_hostname=NAME) as conn:
         yield conn
 
 
-def http_status(path: str = "/v2/", ctx: ssl.SSLContext | None = None) -> int:
-    with tls_connection(ctx or tls_context()) as conn:
-        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: {REGISTRY}\r\nConnection: close\r\n\r\n"
-                     .encode())
+def http_status(path: str = "/v2/", ctx: ssl.SSLContext | None = None, *, method: str = "GET",
+                address: tuple[str, int] = (REGISTRY_IP, PORT)) -> int:
+    """The status of one request without credentials, to the registry or (with ``address``)
+    to the front door serving it."""
+    host = REGISTRY if address[1] != 443 else NAME
+    with tls_connection(ctx or tls_context(), address) as conn:
+        conn.sendall(f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n"
+                     f"Connection: close\r\n\r\n".encode())
         return int(conn.recv(64).split()[1])
 
 

@@ -11,7 +11,7 @@ import time
 import uuid
 
 import pytest
-from labtools import INVENTORY, ROOT, on_host, run_playbook
+from labtools import INVENTORY, ROOT, ansible_env, on_host, run_playbook
 from registrytools import REGISTRY, USER, login, password
 
 pytestmark = pytest.mark.lab
@@ -113,7 +113,8 @@ def test_a_unit_that_does_not_start_puts_the_previous_one_back(podman_host):
                 "publish": ["18080:8080"], "command": list(command), "start_timeout": 10}
         return subprocess.run(
             ["ansible", "-i", str(INVENTORY), HOST, "-m", "dockhand.docker.podman_container_unit",
-             "-a", json.dumps(args)], cwd=ROOT, capture_output=True, text=True, check=False)
+             "-a", json.dumps(args)], cwd=ROOT, capture_output=True, text=True, check=False,
+            env=ansible_env())
 
     try:
         assert unit().returncode == 0
@@ -131,7 +132,7 @@ def test_a_unit_that_does_not_start_puts_the_previous_one_back(podman_host):
         subprocess.run(["ansible", "-i", str(INVENTORY), HOST, "-m",
                         "dockhand.docker.podman_container_unit", "-a",
                         "name=dockhand-probe state=absent"], cwd=ROOT, check=False,
-                       capture_output=True)
+                       capture_output=True, env=ansible_env())
 
 
 def test_a_second_podman_run_changes_nothing(podman_host):

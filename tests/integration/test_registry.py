@@ -9,10 +9,11 @@ import time
 import uuid
 
 import pytest
-from labtools import ROOT, on_host, run_playbook
+from labtools import ROOT, lab_hosts, on_host, run_playbook
 from registrytools import (
     PKI,
     REGISTRY,
+    REGISTRY_IP,
     PullLoops,
     http_status,
     login,
@@ -22,7 +23,7 @@ from registrytools import (
 
 pytestmark = pytest.mark.lab
 
-ROTATE = ROOT / "playbooks" / "rotate-registry-certs.yml"
+ROTATE = ROOT / "playbooks" / "rotate_registry_certs.yml"
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +55,12 @@ def test_every_host_pulls_what_another_pushed_trusting_only_certs_d(pushed, host
 def test_anonymous_request_gets_401(converged):
     assert http_status("/v2/") == 401
     assert http_status("/v2/_catalog") == 401
+
+
+def test_anonymous_push_is_refused_directly_and_through_the_front_door(converged):
+    # Starting an upload is the first step of every push.
+    assert http_status("/v2/anon/blobs/uploads/", method="POST") == 401
+    assert http_status("/v2/anon/blobs/uploads/", method="POST", address=(REGISTRY_IP, 443)) == 401
 
 
 def test_wrong_password_is_refused(converged, hosts):
@@ -159,7 +166,12 @@ def test_remote_api_needs_a_client_certificate(converged, hosts):
     [
         ({"docker_registry_name": "bad_name!"}, "docker_registry_name", "not a valid DNS name"),
         ({"docker_registry_users": [{"name": "dockhand", "password": ""}]},
-         "docker_registry_users", "non-empty password"),
+         "docker_registry_users", "password that is not empty"),
+        # No users: anonymous pushes, unless asked for by name.
+        ({"docker_registry_users": []}, "docker_registry_users", "docker_registry_auth: none"),
+        # The front door's input, although the proxy role runs last.
+        ({"proxy_sites": [{"name": "x", "server_name": "x.dockhand.test", "upstream": "ftp://x"}]},
+         "proxy_sites", "upstream URL"),
         ({"docker_registry_cert_sans": ["other.dockhand.test"]},
          "docker_registry_cert_sans", "does not cover"),
         ({"docker_pki_key_type": "rsa", "docker_pki_key_size": 1024},
@@ -170,7 +182,10 @@ def test_bad_input_fails_naming_the_variable_with_nothing_changed(converged, ext
     run = run_playbook("-e", json.dumps(extra))
     assert run.rc != 0
     assert named in run.output and why in run.output, run.output[-3000:]
+    # site.yml's first play checks every role for every host: the run ends there, everywhere.
+    assert set(run.recap) == set(lab_hosts("lab")), run.recap
     assert run.total("changed") == 0, run.output[-3000:]
+    assert "PLAY [Docker hosts" not in run.output
 
 
 def test_garbage_collection_runs_read_only_and_switches_back(pushed, hosts):

@@ -1,4 +1,4 @@
-"""The registry that survives losing a host (playbooks/registry-ha.yml, part of site.yml): a
+"""The registry that survives losing a host (playbooks/registry_ha.yml, part of site.yml): a
 GlusterFS volume replicated across node1-3 and mounted on each, the registry on node2 and
 node3 at once on it, behind the front door at https://registry-ha.dockhand.test/."""
 

@@ -148,7 +148,10 @@ def test_inventory_groups(
         "podman_hosts",
         "glusterfs",
         "registry_ha",
+        "lab",
     ]
+    # Every node, so that group_vars/lab.yml (the lab's changes) applies to each.
+    assert members("lab") == [f"node{i}" for i in range(1, count + 1)]
     hosts = children["docker_hosts"]["hosts"]
     assert hosts == {
         f"node{i}": {"ansible_host": f"172.29.77.{10 + i}"}
@@ -204,3 +207,25 @@ def test_node_naming(index: int, ip: str) -> None:
         f"dockhand-lab-node{index}-srv": "/srv",
     }
     assert [n.name for n in config.nodes(3)] == ["node1", "node2", "node3"]
+
+
+def test_the_lab_vault_answers_every_variable_of_the_examples(tmp_path: Path) -> None:
+    example = (config.EXAMPLE_ALL / "vault.yml").read_text()
+    state: dict[str, str] = {}
+    plain = yaml.safe_load(inventory.vault_plaintext(example, state))
+    assert set(plain) == set(yaml.safe_load(example))
+    assert plain["vault_gitlab_runner_token"].startswith("glrt-")
+    # The same secrets on the next run: the state keeps them.
+    assert yaml.safe_load(inventory.vault_plaintext(example, state)) == plain
+    with pytest.raises(ValueError, match="vault_new_secret"):
+        inventory.vault_plaintext(example + "vault_new_secret: x\n", {})
+
+
+def test_group_vars_copied_and_the_vault_encrypted_once(tmp_path: Path) -> None:
+    target, password = tmp_path / "all", tmp_path / ".lab" / "vault-password"
+    assert inventory.write_group_vars(config.EXAMPLE_ALL, target, password) == [
+        "main.yml", "vault.yml"]
+    assert (target / "main.yml").read_bytes() == (config.EXAMPLE_ALL / "main.yml").read_bytes()
+    assert (target / "vault.yml").read_text().startswith("$ANSIBLE_VAULT;1.1;AES256")
+    assert oct((target / "vault.yml").stat().st_mode & 0o777) == "0o600"
+    assert inventory.write_group_vars(config.EXAMPLE_ALL, target, password) == []

@@ -38,8 +38,9 @@ def test_tls_auth_deletes_and_drain(tmp_path):
     assert "proxy" not in config
 
 
-def test_no_users_means_no_auth_section(tmp_path):
-    assert "auth" not in render(tmp_path)
+def test_htpasswd_unless_none_is_asked_for_by_name(tmp_path):
+    assert render(tmp_path)["auth"]["htpasswd"]["path"] == "/auth/htpasswd"
+    assert "auth" not in render(tmp_path, docker_registry_auth="none")
 
 
 @pytest.mark.parametrize("readonly", [True, False])

@@ -1,0 +1,142 @@
+# Copyright (c) dockhand contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the roles derive from the inventory's groups, so that an operator writes names and
+secrets, not Jinja: the registries every host trusts, the front door's sites, and the
+registry logins the swarm deploys stacks with."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from ansible.errors import AnsibleFilterError
+
+DOCUMENTATION = """
+name: fleet
+short_description: The registries, front-door sites and registry logins an inventory implies
+description:
+  - C(fleet_sites) lists the sites the front door (the C(proxy) group) serves. The registry on
+    the first C(registry) host, as C(docker_registry_name) at C(https://ADDRESS:PORT). GitLab on
+    the first C(gitlab) host, as the host of C(gitlab_external_url), at
+    C(http://ADDRESS:gitlab_http_port). The registry on shared storage, when C(registry_ha) has
+    hosts, as C(registry_ha_name), with every C(registry_ha) host as an upstream.
+  - C(fleet_registries) lists the registries every host trusts, in the shape of
+    C(docker_pki_registries). Each C(registry) host and each Podman host with
+    C(podman_registry) on its port, at its address. Each site of the front door on the proxy's
+    HTTPS port, at the proxy's address. A host's address is its C(ansible_host), else its
+    inventory name.
+  - C(fleet_registry_logins) lists the logins for the registry of the first C(registry) host,
+    one per user of its C(docker_registry_users). A user without a password is given
+    C(password_file), the file in the PKI directory where its generated password is kept.
+  - C(registry_password_file) is the file name, in the PKI directory, of a registry user's
+    generated password, for M(dockhand.docker.pki_secret#lookup).
+  - Each reads what the inventory sets for those hosts. A role default that the inventory does
+    not override has the same value here.
+"""
+
+# The role defaults of the values read here, for hosts whose inventory leaves them unset.
+REGISTRY_PORT = 5000
+GITLAB_HTTP_PORT = 8929
+HTTPS_PORT = 443
+
+
+def _var(hostvars, host, name, default=None):
+    return hostvars[host].get(name, default)
+
+
+def _address(hostvars, host):
+    return str(_var(hostvars, host, "ansible_host", host))
+
+
+def _members(groups, name):
+    return list(groups.get(name) or [])
+
+
+def _registry(hostvars, host):
+    """(name, port) of the registry a registry host runs."""
+    return (str(_var(hostvars, host, "docker_registry_name", host)),
+            int(_var(hostvars, host, "docker_registry_port", REGISTRY_PORT)))
+
+
+def password_file(user_name):
+    """The file, in the PKI directory, that keeps a registry user's generated password."""
+    return f"registry-{user_name}.password"
+
+
+def fleet_sites(groups, hostvars):
+    sites = []
+    registry_hosts = _members(groups, "registry")
+    if registry_hosts:
+        host = registry_hosts[0]
+        name, port = _registry(hostvars, host)
+        sites.append({"name": "registry", "server_name": name, "registry": True,
+                      "upstream": f"https://{_address(hostvars, host)}:{port}"})
+    gitlab_hosts = _members(groups, "gitlab")
+    if gitlab_hosts and _members(groups, "swarm_managers"):
+        host = gitlab_hosts[0]
+        url = str(_var(hostvars, host, "gitlab_external_url", f"https://{host}"))
+        port = int(_var(hostvars, host, "gitlab_http_port", GITLAB_HTTP_PORT))
+        sites.append({"name": "gitlab", "server_name": urlsplit(url).hostname or host,
+                      "upstream": f"http://{_address(hostvars, host)}:{port}",
+                      # Traefik as a swarm service routes it from the stack's labels.
+                      "routed_by_labels": True})
+    ha_hosts = _members(groups, "registry_ha")
+    if ha_hosts:
+        name = _var(hostvars, ha_hosts[0], "registry_ha_name")
+        if not name:
+            raise AnsibleFilterError(
+                "registry_ha has hosts but registry_ha_name is not set: set it to the name "
+                "clients use for the registry on shared storage, e.g. registry-ha.example.com")
+        upstreams = []
+        for host in ha_hosts:
+            port = int(_var(hostvars, host, "docker_registry_port", REGISTRY_PORT))
+            upstreams.append(f"https://{_address(hostvars, host)}:{port}")
+        sites.append({"name": "registry-ha", "server_name": str(name), "registry": True,
+                      "upstream": upstreams})
+    return sites
+
+
+def fleet_registries(groups, hostvars):
+    registries = []
+
+    def add(name, port, address):
+        entry = {"name": name, "port": port, "address": address}
+        if all((r["name"], r["port"]) != (name, port) for r in registries):
+            registries.append(entry)
+
+    for host in _members(groups, "registry"):
+        add(*_registry(hostvars, host), _address(hostvars, host))
+    for host in _members(groups, "podman_hosts"):
+        if _var(hostvars, host, "podman_registry", False):
+            add(*_registry(hostvars, host), _address(hostvars, host))
+    proxies = _members(groups, "proxy")
+    if proxies:
+        proxy = proxies[0]
+        sites = _var(hostvars, proxy, "proxy_sites") or fleet_sites(groups, hostvars)
+        port = int(_var(hostvars, proxy, "proxy_https_port", HTTPS_PORT))
+        for site in sites:
+            add(str(site["server_name"]), port, _address(hostvars, proxy))
+    return registries
+
+
+def fleet_registry_logins(groups, hostvars):
+    registry_hosts = _members(groups, "registry")
+    if not registry_hosts:
+        return []
+    host = registry_hosts[0]
+    name, port = _registry(hostvars, host)
+    logins = []
+    for user in _var(hostvars, host, "docker_registry_users", None) or []:
+        login = {"registry": f"{name}:{port}", "username": str(user["name"])}
+        if user.get("password") is None:
+            login["password_file"] = password_file(user["name"])
+        else:
+            login["password"] = user["password"]
+        logins.append(login)
+    return logins
+
+
+class FilterModule:
+    def filters(self):
+        return {"fleet_sites": fleet_sites, "fleet_registries": fleet_registries,
+                "fleet_registry_logins": fleet_registry_logins,
+                "registry_password_file": password_file}
