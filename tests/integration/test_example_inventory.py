@@ -68,10 +68,13 @@ def _secrets() -> dict[str, str]:
     for name, value in lab_vault().items():
         if isinstance(value, str) and value:
             found[f"vault/{name}"] = value
-    # Key material: each base64 line of every private key's body.
+    # Key material: each base64 line of every private key's body, but for lines that are
+    # public too (an EC key's last line is its public point, which a certificate may carry
+    # at the same base64 alignment).
+    public = "".join(cert.read_text() for cert in [*PKI.glob("*.crt"), *PKI.glob("*.pem")])
     for key in PKI.glob("*.key"):
         for number, line in enumerate(key.read_text().splitlines()):
-            if line and not line.startswith("-----"):
+            if line and not line.startswith("-----") and line not in public:
                 found[f"pki/{key.name} line {number}"] = line
     return found
 
