@@ -17,7 +17,7 @@ export LAB_NODES
 # The lab inventory's vault.yml is encrypted with the lab's own vault password (python -m lab up).
 lab integration molecule bench: export ANSIBLE_VAULT_PASSWORD_FILE := $(CURDIR)/.lab/vault-password
 
-.PHONY: lab lab-up lab-down test lint unit integration molecule bench venv docker
+.PHONY: lab lab-up lab-down test lint unit engine integration molecule bench venv docker
 
 $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
@@ -43,8 +43,10 @@ lab-up: venv docker
 lab-down:
 	@if [ -x $(PY) ]; then $(PY) -m lab down --images; else python3 -m lab down --images; fi
 
-## test: every test: lint, unit, the lab integration suite, molecule
-test: lint unit integration molecule
+## test: every test: lint, unit, engine, the lab integration suite, molecule; ends with the
+## time each phase took (the lab suite per module, molecule per scenario)
+test:
+	@scripts/run-phases lint unit engine integration molecule
 
 lint: venv
 	ruff check plugins lab tests bench
@@ -52,13 +54,16 @@ lint: venv
 	ansible-lint --offline
 
 unit: venv
-	pytest -q tests/unit tests/engine
+	pytest -q tests/unit
+
+engine: venv
+	pytest -q tests/engine
 
 integration: lab-up
 	pytest -q -m lab tests/integration
 
 molecule: lab-up
-	molecule test --all
+	scripts/molecule-each
 
 bench: lab-up
 	$(PY) bench/converge.py

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -185,6 +186,11 @@ def down(images: bool) -> int:
     if cfg.INVENTORY.exists():
         cfg.INVENTORY.unlink()
         log(f"removed {cfg.INVENTORY.relative_to(cfg.REPO)}")
+    # The copy of the example's group_vars; .lab/ keeps the vault password and secrets, the
+    # PKI directory the CA: the next `up` writes the same inventory again.
+    if cfg.LAB_ALL.exists():
+        shutil.rmtree(cfg.LAB_ALL)
+        log(f"removed {cfg.LAB_ALL.relative_to(cfg.REPO)}")
     return 0
 
 

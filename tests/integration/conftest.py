@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from labtools import INVENTORY, Run, lab_hosts, run_playbook
 
@@ -19,3 +22,26 @@ def converged(hosts: list[str]) -> Run:
     assert run.rc == 0, run.output[-4000:]
     assert set(run.recap) == set(hosts) | set(lab_hosts("podman_hosts"))
     return run
+
+
+# Where the lab suite's time goes, per module (setup, call and teardown: a module's fixtures
+# count for it), printed at the end and handed to make test's phase table.
+_MODULE_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    module = report.nodeid.split("::")[0]
+    _MODULE_SECONDS[module] = _MODULE_SECONDS.get(module, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not _MODULE_SECONDS:
+        return
+    terminalreporter.section("lab suite time per module")
+    rows = sorted(_MODULE_SECONDS.items(), key=lambda item: -item[1])
+    for module, seconds in rows:
+        terminalreporter.write_line(f"{seconds:8.0f} s  {module}")
+    if times := os.environ.get("DOCKHAND_TIMES"):
+        with open(times, "a") as handle:
+            for module, seconds in rows:
+                handle.write(f"integration {Path(module).stem} {seconds:.0f}\n")

@@ -69,6 +69,15 @@ def on_host(host: str, *cmd: str, check: bool = True) -> subprocess.CompletedPro
                           capture_output=True, text=True, check=check, timeout=120)
 
 
+def age_package_lists(hosts: list[str]) -> None:
+    """Make the hosts' apt lists two hours old, as on a lab converged long ago: what apt's
+    cache_valid_time reads (the periodic stamp, else the lists directory)."""
+    for host in hosts:
+        on_host(host, "sh", "-c", "touch -d '2 hours ago' /var/lib/apt/lists; "
+                "[ ! -e /var/lib/apt/periodic/update-success-stamp ] || "
+                "touch -d '2 hours ago' /var/lib/apt/periodic/update-success-stamp")
+
+
 def file_digest(host: str, path: str) -> str:
     proc = on_host(host, "cat", path, check=False)
     return hashlib.sha256(proc.stdout.encode()).hexdigest() if proc.returncode == 0 else "absent"
