@@ -6,9 +6,11 @@ registry logins the swarm deploys stacks with."""
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.dockhand.docker.plugins.filter.registry import pki_name_errors
 
 DOCUMENTATION = """
 name: fleet
@@ -22,8 +24,10 @@ description:
   - C(fleet_registries) lists the registries every host trusts, in the shape of
     C(docker_pki_registries). Each C(registry) host and each Podman host with
     C(podman_registry) on its port, at its address. Each site of the front door on the proxy's
-    HTTPS port, at the proxy's address. A host's address is its C(ansible_host), else its
-    inventory name.
+    HTTPS port, at the proxy's address. A host's address is its C(ansible_host) when that is
+    an IP address (for C(/etc/hosts)); otherwise the entry has none and DNS must know the
+    name. One name served at two addresses (the registry and the front door on different
+    hosts under the same name) is refused, as no resolver can tell them apart by port.
   - C(fleet_registry_logins) lists the logins for the registry of the first C(registry) host,
     one per user of its C(docker_registry_users). A user without a password is given
     C(password_file), the file in the PKI directory where its generated password is kept.
@@ -44,7 +48,25 @@ def _var(hostvars, host, name, default=None):
 
 
 def _address(hostvars, host):
+    """Where to reach a host: its ansible_host, else its inventory name."""
     return str(_var(hostvars, host, "ansible_host", host))
+
+
+def _ip(hostvars, host):
+    """The host's ansible_host if it is an IP address (what /etc/hosts can map a name to)."""
+    try:
+        return str(ipaddress.ip_address(str(_var(hostvars, host, "ansible_host", ""))))
+    except ValueError:
+        return None
+
+
+def _checked(name, var_name, host):
+    """A name a certificate and clients will use, refused here naming the variable it came
+    from: the roles that read the derived lists would name only their own."""
+    errors = pki_name_errors([name], f"{var_name} (of {host})")
+    if errors:
+        raise AnsibleFilterError("; ".join(errors))
+    return name
 
 
 def _members(groups, name):
@@ -53,7 +75,8 @@ def _members(groups, name):
 
 def _registry(hostvars, host):
     """(name, port) of the registry a registry host runs."""
-    return (str(_var(hostvars, host, "docker_registry_name", host)),
+    name = str(_var(hostvars, host, "docker_registry_name", host))
+    return (_checked(name, "docker_registry_name", host),
             int(_var(hostvars, host, "docker_registry_port", REGISTRY_PORT)))
 
 
@@ -75,7 +98,8 @@ def fleet_sites(groups, hostvars):
         host = gitlab_hosts[0]
         url = str(_var(hostvars, host, "gitlab_external_url", f"https://{host}"))
         port = int(_var(hostvars, host, "gitlab_http_port", GITLAB_HTTP_PORT))
-        sites.append({"name": "gitlab", "server_name": urlsplit(url).hostname or host,
+        server_name = _checked(urlsplit(url).hostname or "", "gitlab_external_url", host)
+        sites.append({"name": "gitlab", "server_name": server_name,
                       "upstream": f"http://{_address(hostvars, host)}:{port}",
                       # Traefik as a swarm service routes it from the stack's labels.
                       "routed_by_labels": True})
@@ -90,31 +114,40 @@ def fleet_sites(groups, hostvars):
         for host in ha_hosts:
             port = int(_var(hostvars, host, "docker_registry_port", REGISTRY_PORT))
             upstreams.append(f"https://{_address(hostvars, host)}:{port}")
-        sites.append({"name": "registry-ha", "server_name": str(name), "registry": True,
+        server_name = _checked(str(name), "registry_ha_name", ha_hosts[0])
+        sites.append({"name": "registry-ha", "server_name": server_name, "registry": True,
                       "upstream": upstreams})
     return sites
 
 
 def fleet_registries(groups, hostvars):
     registries = []
+    served_at = {}  # name -> (address, the host that serves it there)
 
-    def add(name, port, address):
-        entry = {"name": name, "port": port, "address": address}
+    def add(name, port, host):
+        address = _ip(hostvars, host)
+        if address and served_at.setdefault(name, (address, host))[0] != address:
+            raise AnsibleFilterError(
+                f"'{name}' would be served by {served_at[name][1]} ({served_at[name][0]}) and "
+                f"by {host} ({address}) at once, and a name resolves to one address, whatever "
+                f"the port: give the front door's site another name than the registry's "
+                f"docker_registry_name, or run the registry and the proxy on the same host")
         if all((r["name"], r["port"]) != (name, port) for r in registries):
-            registries.append(entry)
+            registries.append({"name": name, "port": port,
+                               **({"address": address} if address else {})})
 
     for host in _members(groups, "registry"):
-        add(*_registry(hostvars, host), _address(hostvars, host))
+        add(*_registry(hostvars, host), host)
     for host in _members(groups, "podman_hosts"):
         if _var(hostvars, host, "podman_registry", False):
-            add(*_registry(hostvars, host), _address(hostvars, host))
+            add(*_registry(hostvars, host), host)
     proxies = _members(groups, "proxy")
     if proxies:
         proxy = proxies[0]
         sites = _var(hostvars, proxy, "proxy_sites") or fleet_sites(groups, hostvars)
         port = int(_var(hostvars, proxy, "proxy_https_port", HTTPS_PORT))
         for site in sites:
-            add(str(site["server_name"]), port, _address(hostvars, proxy))
+            add(str(site["server_name"]), port, proxy)
     return registries
 
 

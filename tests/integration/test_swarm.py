@@ -42,7 +42,8 @@ def service_tasks(service: str, manager: str = "node1") -> list[dict]:
 
 
 def inventory_labels(hosts: list[str]) -> dict[str, dict[str, str]]:
-    """docker_swarm_labels as the inventory templates them for each host."""
+    """docker_swarm_labels as the inventory templates them for each host, under the registry
+    label the role derives from the `registry` group."""
     proc = subprocess.run(
         ["ansible", "-i", str(INVENTORY), "swarm_managers:swarm_workers", "-o",
          "-m", "ansible.builtin.debug", "-a", "var=docker_swarm_labels"],
@@ -51,6 +52,7 @@ def inventory_labels(hosts: list[str]) -> dict[str, dict[str, str]]:
     for line in proc.stdout.splitlines():
         host, _, payload = line.partition(" | SUCCESS => ")
         value = json.loads(payload)["docker_swarm_labels"]
+        value = {"registry": host.strip() in lab_hosts("registry"), **value}
         labels[host.strip()] = {k: (str(v).lower() if isinstance(v, bool) else str(v))
                                 for k, v in value.items()}
     assert set(labels) == set(hosts)
@@ -323,7 +325,7 @@ def test_the_registry_runs_as_a_swarm_service_on_its_labelled_node(swarm, hosts,
         run = run_playbook()
         assert run.rc == 0, run.output[-4000:]
         tasks = service_tasks("registry_registry")
-        # Placed by the node label the inventory gives the registry's host only.
+        # Placed by the node label the swarm role gives the registry group's host only.
         assert [(t["Node"], t["CurrentState"].split()[0]) for t in tasks] == [
             (registry_host, "Running")], tasks
         containers = on_host(registry_host, "docker", "ps", "-a", "--format", "{{.Names}}").stdout

@@ -122,3 +122,27 @@ def test_registry_logins(users, expected):
 
 def test_no_registry_no_login():
     assert fleet_registry_logins({**GROUPS, "registry": []}, hostvars()) == []
+
+
+def test_no_address_for_etc_hosts_without_an_ip():
+    hv = {h: {"docker_registry_name": "registry.example.com"} for h in GROUPS["all"]}
+    hv["d2"]["registry_ha_name"] = "ha.example.com"
+    registries = fleet_registries({**GROUPS, "podman_hosts": []}, hv)
+    assert registries and all("address" not in r for r in registries)
+
+
+def test_one_name_at_two_addresses_is_refused():
+    groups = {**GROUPS, "proxy": ["d3"], "registry_ha": []}
+    with pytest.raises(AnsibleFilterError, match=r"registry\.example\.com.*d1.*d3"):
+        fleet_registries(groups, hostvars())
+
+
+@pytest.mark.parametrize(("host", "extra", "named"), [
+    ("d1", {"docker_registry_name": "bad_name!"}, "docker_registry_name (of d1)"),
+    ("d2", {"gitlab_external_url": "https://bad_name!/"}, "gitlab_external_url (of d2)"),
+    ("d2", {"registry_ha_name": "-bad"}, "registry_ha_name (of d2)"),
+])
+def test_a_bad_name_is_refused_naming_where_it_came_from(host, extra, named):
+    with pytest.raises(AnsibleFilterError, match=r"not a valid DNS name") as failure:
+        fleet_registries({**GROUPS, "podman_hosts": []}, hostvars(**{host: extra}))
+    assert named in str(failure.value)
