@@ -159,7 +159,9 @@ def fleet_registry_logins(groups, hostvars):
     name, port = _registry(hostvars, host)
     logins = []
     for user in _var(hostvars, host, "docker_registry_users", None) or []:
-        login = {"registry": f"{name}:{port}", "username": str(user["name"])}
+        # Docker keys the login of a registry on 443 by its bare name.
+        login = {"registry": name if port == HTTPS_PORT else f"{name}:{port}",
+                 "username": str(user["name"])}
         if user.get("password") is None:
             login["password_file"] = password_file(user["name"])
         else:

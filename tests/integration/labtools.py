@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from ansible.parsing.vault import VaultLib, VaultSecret, is_encrypted
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "inventory" / "lab"
+PKI = ROOT / "inventory" / "lab-pki"
 SITE = ROOT / "playbooks" / "site.yml"
 VAULT_PASSWORD = ROOT / ".lab" / "vault-password"
 RECAP = re.compile(
@@ -93,3 +95,31 @@ def lab_group_vars() -> dict:
     `python -m lab up`) under the lab's changes (group_vars/lab.yml)."""
     copied = yaml.safe_load((INVENTORY / "group_vars" / "all" / "main.yml").read_text())
     return {**copied, **yaml.safe_load((INVENTORY / "group_vars" / "lab.yml").read_text())}
+
+
+def _vault() -> VaultLib:
+    return VaultLib([("default", VaultSecret(VAULT_PASSWORD.read_bytes().strip()))])
+
+
+def lab_vault() -> dict:
+    data = (INVENTORY / "group_vars" / "all" / "vault.yml").read_bytes()
+    assert is_encrypted(data)
+    return yaml.safe_load(_vault().decrypt(data))
+
+
+def run_secrets() -> dict[str, str]:
+    """Every secret a run handles, by a name that may be printed."""
+    found = {f"pki/{p.name}": p.read_text().strip()
+             for p in [*PKI.glob("registry-*.password"), PKI / "registry-http-secret"]}
+    for name, value in lab_vault().items():
+        if isinstance(value, str) and value:
+            found[f"vault/{name}"] = value
+    # Key material: each base64 line of every private key's body, but for lines that are
+    # public too (an EC key's last line is its public point, which a certificate may carry
+    # at the same base64 alignment).
+    public = "".join(cert.read_text() for cert in [*PKI.glob("*.crt"), *PKI.glob("*.pem")])
+    for key in PKI.glob("*.key"):
+        for number, line in enumerate(key.read_text().splitlines()):
+            if line and not line.startswith("-----") and line not in public:
+                found[f"pki/{key.name} line {number}"] = line
+    return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import itertools
 import json
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from labtools import (
     lab_hosts,
     on_host,
     run_playbook,
+    run_secrets,
 )
 
 pytestmark = pytest.mark.lab
@@ -48,8 +50,22 @@ def test_every_host_runs_the_daemon_json_the_inventory_asks_for(converged, hosts
     assert_engine_active(hosts)
 
 
-# The second run, changed=0 on every host, is test_example_inventory's (at -vvv, where it also
-# looks for secrets in the output).
+def test_second_run_at_vvv_changes_nothing_and_prints_no_secret(converged, hosts):
+    # On a lab converged long ago too: refreshing old package lists is no change.
+    age_package_lists(lab_hosts("lab"))
+    run = run_playbook("-vvv")
+    assert run.rc == 0, run.output[-4000:]
+    changed = [line for line in run.output.splitlines()
+               if line.startswith(("TASK [", "changed:"))]
+    assert run.total("changed") == 0, "\n".join(
+        f"{task}  {line}" for task, line in itertools.pairwise(changed)
+        if line.startswith("changed:"))[:3000]
+    assert set(run.recap) == set(lab_hosts("lab"))
+    secrets = run_secrets()
+    assert len([n for n in secrets if n.startswith("vault/")]) >= 4
+    assert any(n.startswith("pki/registry-dockhand") for n in secrets)
+    leaked = sorted(name for name, value in secrets.items() if value in run.output)
+    assert not leaked, f"printed at -vvv: {leaked}"
 
 
 def test_check_diff_on_converged_lab_changes_nothing_at_any_age(converged, hosts):
