@@ -32,7 +32,7 @@ description:
     one per user of its C(docker_registry_users). A user without a password is given
     C(password_file), the file in the PKI directory where its generated password is kept.
   - C(registry_password_file) is the file name, in the PKI directory, of a registry user's
-    generated password, for M(dockhand.docker.pki_secret#lookup).
+    generated password, for M(dockhand.docker.pki_random#lookup).
   - Each reads what the inventory sets for those hosts. A role default that the inventory does
     not override has the same value here.
 """

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from ansible.parsing.vault import VaultLib, VaultSecret, is_encrypted
-from ansible_collections.dockhand.docker.plugins.module_utils import pki, pki_secret
+from ansible_collections.dockhand.docker.plugins.module_utils import pki, pki_random
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,16 +21,16 @@ def _plain(data: bytes) -> bytes:
 
 
 def _make(pki_dir: str) -> str:
-    return pki_secret.ensure_secret(pki_dir, "registry-ci.password", 24, None, _plain)[0]
+    return pki_random.ensure_secret(pki_dir, "registry-ci.password", 24, None, _plain)[0]
 
 
 def test_made_once_private_and_reused(tmp_path):
     pki_dir = tmp_path / "site-pki"
-    value, made = pki_secret.ensure_secret(str(pki_dir), "s", 24, None, _plain)
+    value, made = pki_random.ensure_secret(str(pki_dir), "s", 24, None, _plain)
     assert made and len(value) == 24 and value.isalnum()
     assert stat.S_IMODE(os.stat(pki_dir / "s").st_mode) == 0o600
     assert stat.S_IMODE(os.stat(pki_dir).st_mode) == 0o700
-    assert pki_secret.ensure_secret(str(pki_dir), "s", 24, None, _plain) == (value, False)
+    assert pki_random.ensure_secret(str(pki_dir), "s", 24, None, _plain) == (value, False)
 
 
 def test_every_fork_gets_the_same_secret(tmp_path):
@@ -41,10 +41,10 @@ def test_every_fork_gets_the_same_secret(tmp_path):
 
 def test_vault_encrypted_and_read_back(tmp_path):
     vault = VaultLib([("default", VaultSecret(b"pw"))])
-    value, _ = pki_secret.ensure_secret(str(tmp_path), "s", 32, vault.encrypt, vault.decrypt)
+    value, _ = pki_random.ensure_secret(str(tmp_path), "s", 32, vault.encrypt, vault.decrypt)
     stored = (tmp_path / "s").read_bytes()
     assert is_encrypted(stored) and value.encode() not in stored
-    assert pki_secret.ensure_secret(str(tmp_path), "s", 32, None, vault.decrypt)[0] == value
+    assert pki_random.ensure_secret(str(tmp_path), "s", 32, None, vault.decrypt)[0] == value
 
 
 @pytest.mark.parametrize(("name", "length", "message"), [
@@ -54,13 +54,13 @@ def test_vault_encrypted_and_read_back(tmp_path):
 ])
 def test_refused(tmp_path, name, length, message):
     with pytest.raises(pki.PkiError, match=message):
-        pki_secret.ensure_secret(str(tmp_path), name, length, None, _plain)
+        pki_random.ensure_secret(str(tmp_path), name, length, None, _plain)
 
 
 def test_the_lookup_with_the_plays_vault_password(tmp_path):
     password_file = tmp_path / "vault-pass"
     password_file.write_text("lab\n")
-    expr = ("{{ lookup('dockhand.docker.pki_secret', 'registry-ci.password', "
+    expr = ("{{ lookup('dockhand.docker.pki_random', 'registry-ci.password', "
             f"pki_dir='{tmp_path}/pki', vault_encrypt=true, length=20) }}}}")
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     outputs = []
@@ -79,7 +79,7 @@ def test_the_lookup_with_the_plays_vault_password(tmp_path):
 def test_the_lookup_refuses_a_relative_directory():
     proc = subprocess.run(
         ["ansible", "localhost", "-c", "local", "-i", "localhost,", "-m", "ansible.builtin.debug",
-         "-a", "msg={{ lookup('dockhand.docker.pki_secret', 'x', pki_dir='') }}"],
+         "-a", "msg={{ lookup('dockhand.docker.pki_random', 'x', pki_dir='') }}"],
         capture_output=True, text=True, cwd=ROOT, check=False,
         env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")))
     assert proc.returncode != 0 and "docker_pki_dir" in proc.stdout + proc.stderr

@@ -1,12 +1,12 @@
 # Copyright (c) dockhand contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""dockhand.docker.pki_secret: a secret the operator did not give, made once on the
+"""dockhand.docker.pki_random: a secret the operator did not give, made once on the
 controller and kept beside the CA."""
 
 from __future__ import annotations
 
 DOCUMENTATION = """
-name: pki_secret
+name: pki_random
 author: dockhand engineers (@dockhand)
 short_description: A generated secret, kept in the PKI directory on the controller
 description:
@@ -44,7 +44,7 @@ EXAMPLES = """
   ansible.builtin.command:
     argv: [docker, login, -u, ci, --password-stdin, registry.example.com]
     stdin: >-
-      {{ lookup('dockhand.docker.pki_secret', 'registry-ci.password', pki_dir=docker_pki_dir) }}
+      {{ lookup('dockhand.docker.pki_random', 'registry-ci.password', pki_dir=docker_pki_dir) }}
   no_log: true
   changed_when: false
 """
@@ -61,7 +61,7 @@ import os
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 from ansible_collections.dockhand.docker.plugins.action.pki_ca import vault_codecs
-from ansible_collections.dockhand.docker.plugins.module_utils import pki, pki_secret
+from ansible_collections.dockhand.docker.plugins.module_utils import pki, pki_random
 
 
 class LookupModule(LookupBase):
@@ -75,7 +75,7 @@ class LookupModule(LookupBase):
         encrypt, decrypt = vault_codecs(self._loader, self.get_option("vault_encrypt"),
                                         AnsibleLookupError)
         try:
-            return [pki_secret.ensure_secret(pki_dir, str(term), self.get_option("length"),
+            return [pki_random.ensure_secret(pki_dir, str(term), self.get_option("length"),
                                              encrypt, decrypt)[0]
                     for term in terms]
         except pki.PkiError as exc:
