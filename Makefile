@@ -54,7 +54,7 @@ lint: venv
 	ansible-lint --offline
 
 unit: venv
-	pytest -q tests/unit
+	pytest -q -n 2 tests/unit
 
 engine: venv
 	pytest -q tests/engine

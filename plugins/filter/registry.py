@@ -7,7 +7,11 @@ from __future__ import annotations
 import os
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.dockhand.docker.plugins.module_utils import controller_deps, pki
+from ansible_collections.dockhand.docker.plugins.module_utils import (
+    controller_deps,
+    image_archive,
+    pki,
+)
 
 DOCUMENTATION = """
 name: registry
@@ -24,6 +28,10 @@ description:
     whose password still matches, so that an unchanged user list changes nothing. It needs
     the Python package C(bcrypt) on the controller (the collection's C(requirements.txt));
     the other filters need only the standard library.
+  - C(docker_preload_needed) tells whether a C(docker save) tarball on the controller must be
+    sent to a host and loaded, from M(dockhand.docker.docker_image_load)'s check-mode result
+    on the host's copy: it must when that copy is missing, when an image or tag is missing on
+    the host, or when the copy holds other images than the controller's tarball.
 """
 
 
@@ -90,6 +98,13 @@ def htpasswd(users, existing="", var_name="users"):
     return "\n".join(lines) + ("\n" if lines else "")
 
 
+def docker_preload_needed(probe, src, var_name="docker_registry_preload_images"):
+    try:
+        return image_archive.preload_needed(probe, src)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"{var_name}: {exc}") from None
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -99,4 +114,5 @@ class FilterModule:
             "pki_split_sans": pki_split_sans,
             "pki_ca_bundle": pki_ca_bundle,
             "htpasswd": htpasswd,
+            "docker_preload_needed": docker_preload_needed,
         }

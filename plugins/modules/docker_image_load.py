@@ -71,72 +71,17 @@ images:
       type: bool
 """
 
-import hashlib
-import json
 import os
-import re
-import tarfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockhand.docker.plugins.module_utils.docker_api import (
     EngineClient,
     EngineError,
 )
-
-_DIGEST = re.compile(r"(?:^|/)([0-9a-f]{64})(?:\.json)?$")
-
-
-def _member_bytes(tar, name):
-    try:
-        handle = tar.extractfile(name)
-    except KeyError:
-        handle = None
-    if handle is None:
-        raise ValueError(f"{name} is missing from the archive")
-    with handle:
-        return handle.read()
-
-
-def read_manifest(path):
-    """[{"id": "sha256:...", "tags": [...]}] of a docker save tarball, without loading it.
-
-    The image ID is the digest of the config blob, which both layouts name after it
-    (``<hex>.json`` classic, ``blobs/sha256/<hex>`` OCI); any other name is hashed.
-    """
-    try:
-        with tarfile.open(path, "r:*") as tar:
-            try:
-                manifest = json.loads(_member_bytes(tar, "manifest.json"))
-            except ValueError as exc:
-                raise ValueError(f"{path} is not a docker save archive: {exc}") from None
-            if not isinstance(manifest, list):
-                raise ValueError(f"{path}: manifest.json is not a list")
-            images = []
-            for entry in manifest:
-                config = (entry or {}).get("Config") or ""
-                match = _DIGEST.search(config)
-                if match:
-                    digest = match.group(1)
-                else:
-                    digest = hashlib.sha256(_member_bytes(tar, config)).hexdigest()
-                images.append({"id": f"sha256:{digest}", "tags": list(entry.get("RepoTags") or [])})
-            return images
-    except tarfile.ReadError:
-        raise ValueError(f"{path} is not a tar archive (plain, gzip, bzip2 or xz)") from None
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise ValueError(f"cannot read {path}: {exc}") from None
-
-
-def plan(images, lookup):
-    """The images rows; ``lookup(name)`` gives the ID the host has under a tag or ID, or None."""
-    rows = []
-    for image in images:
-        if image["tags"]:
-            rows.extend({"tag": tag, "id": image["id"], "loaded": lookup(tag) != image["id"]}
-                        for tag in image["tags"])
-        else:
-            rows.append({"tag": None, "id": image["id"], "loaded": lookup(image["id"]) is None})
-    return rows
+from ansible_collections.dockhand.docker.plugins.module_utils.image_archive import (
+    plan,
+    read_manifest,
+)
 
 
 def main():
