@@ -60,7 +60,7 @@ engine: venv
 	pytest -q tests/engine
 
 integration: lab-up
-	pytest -q -m lab tests/integration
+	pytest -q -m lab tests/integration --durations=25
 
 molecule: lab-up
 	scripts/molecule-each

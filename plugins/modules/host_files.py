@@ -14,7 +14,7 @@ description:
     per file. Files are replaced atomically (a temporary file in the same directory, then a
     rename); files that cannot be renamed over, such as a bind-mounted C(/etc/hosts) in a
     container, are rewritten in place.
-  - O(secret_files) are never shown, in diffs or anywhere else.
+  - The content of O(secret_files) is never shown, in diffs or anywhere else.
   - Reports the paths it changed, so that callers restart only what read them.
 options:
   directories:
@@ -39,7 +39,9 @@ options:
       owner: {description: Owner name., type: str, default: root}
       group: {description: Group name., type: str, default: root}
   secret_files:
-    description: Like O(files), for private keys and credentials; never printed or diffed.
+    description:
+      - Like O(files), for private keys and credentials; their content is never printed or
+        diffed, their paths are (in RV(changed_paths) too).
     type: list
     elements: dict
     default: []
@@ -103,6 +105,9 @@ DIR_SPEC = dict(path=dict(type="path", required=True), mode=dict(type="str", def
                 owner=dict(type="str", default="root"), group=dict(type="str", default="root"))
 FILE_SPEC = dict(DIR_SPEC, content=dict(type="str", required=True),
                  mode=dict(type="str", default="0644"))
+# Only the content is secret: the paths stay readable in changed_paths, which callers
+# compare to decide what to restart.
+SECRET_FILE_SPEC = dict(FILE_SPEC, content=dict(type="str", required=True, no_log=True))
 
 
 class HostFiles:
@@ -191,8 +196,8 @@ def main():
         argument_spec=dict(
             directories=dict(type="list", elements="dict", default=[], options=DIR_SPEC),
             files=dict(type="list", elements="dict", default=[], options=FILE_SPEC),
-            secret_files=dict(type="list", elements="dict", default=[], options=FILE_SPEC,
-                              no_log=True),
+            secret_files=dict(type="list", elements="dict", default=[],
+                              options=SECRET_FILE_SPEC),
             absent=dict(type="list", elements="path", default=[]),
             blocks=dict(type="list", elements="dict", default=[], options=dict(
                 path=dict(type="path", required=True), marker=dict(type="str", required=True),

@@ -282,6 +282,13 @@ class Unit:
     def active(self, unit):
         return self.systemctl("is-active", "--quiet", unit, check=False)[0] == 0
 
+    def steady(self, unit):
+        """Active, and not restarted by systemd since this start (which reset NRestarts)."""
+        _, out, _ = self.systemctl("show", "--property=ActiveState", "--property=NRestarts",
+                                   unit, check=False)
+        props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        return props.get("ActiveState") == "active" and props.get("NRestarts", "0") == "0"
+
     def enabled(self, unit):
         return self.systemctl("is-enabled", "--quiet", unit, check=False)[0] == 0
 
@@ -295,9 +302,10 @@ class Unit:
             time.sleep(1)
         if rc == 0 and self.active(unit):
             # A container that exits at once (a bad configuration) leaves the unit active for
-            # a moment first.
+            # a moment, and systemd may have restarted it into another such moment by the
+            # time we look again: steady means still active and never restarted since.
             time.sleep(3)
-            if self.active(unit):
+            if self.steady(unit):
                 return None
         journal = self.run("journalctl", *(["--user"] if self.uid else []), "-u", unit, "-n",
                            "20", "--no-pager", check=False)[1]

@@ -10,6 +10,7 @@ import hashlib
 import os
 import re
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,11 @@ def ansible_env() -> dict[str, str]:
     return env
 
 
+# Whether the last run that could change the lab was a whole, successful site.yml: a
+# fixture that needs the converged lab runs site.yml only when it was not.
+_LAB = {"converged": False}
+
+
 def run_playbook(*args: str, playbook: Path = SITE, timeout: int = 1200,
                  inventory: Path = INVENTORY) -> Run:
     proc = subprocess.run(
@@ -57,7 +63,25 @@ def run_playbook(*args: str, playbook: Path = SITE, timeout: int = 1200,
         m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"}
         for m in RECAP.finditer(output)
     }
+    whole_site = playbook == SITE and inventory == INVENTORY and not args
+    if whole_site or "--check" not in args:
+        _LAB["converged"] = whole_site and proc.returncode == 0
     return Run(proc.returncode, output, recap)
+
+
+def converge() -> None:
+    """site.yml on the whole lab, unless the last run that could change it was that already
+    and succeeded (a test that changes the lab by other means calls lab() or run_playbook)."""
+    if not _LAB["converged"]:
+        run = run_playbook()
+        assert run.rc == 0, run.output[-4000:]
+
+
+def lab(*args: str) -> None:
+    """python -m lab (up, rebuild a node, ...): the lab is not converged afterwards."""
+    _LAB["converged"] = False
+    subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, check=True,
+                   capture_output=True, timeout=900)
 
 
 def lab_hosts(group: str = "docker_hosts") -> list[str]:

@@ -7,7 +7,6 @@ import http.server
 import itertools
 import json
 import subprocess
-import sys
 import threading
 
 import pytest
@@ -15,6 +14,7 @@ from labtools import (
     ROOT,
     age_package_lists,
     file_digest,
+    lab,
     lab_group_vars,
     lab_hosts,
     on_host,
@@ -188,16 +188,11 @@ def test_data_root_moves_with_its_data(converged, hosts):
     on_host(host, "docker", "volume", "rm", "dockhand-move-marker")
 
 
-def _rebuild(host: str) -> None:
-    subprocess.run([sys.executable, "-m", "lab", "rebuild", host], cwd=ROOT, check=True,
-                   capture_output=True)
-
-
 def test_a_new_engine_starts_once_already_configured(converged, hosts):
     """The packages do not start a new engine; its first start has the inventory's
     daemon.json and drop-in, so it never runs with defaults and never restarts."""
     host = hosts[-1]
-    _rebuild(host)
+    lab("rebuild", host)
     fresh = run_playbook("--limit", host)
     assert fresh.rc == 0, fresh.output[-4000:]
     journal = on_host(host, "journalctl", "-u", "docker.service", "-b", "--no-pager",
@@ -211,7 +206,7 @@ def test_first_install_with_a_config_dockerd_refuses_leaves_the_engine_running(c
     """When dockerd refuses the first configuration, it is taken back and the freshly
     installed engine runs without it."""
     host = hosts[-1]
-    _rebuild(host)
+    lab("rebuild", host)
     run = run_playbook("--limit", host,
                        "-e", '{"docker_daemon_options": {"storage-driver": "no-such-driver"}}')
     assert run.rc != 0

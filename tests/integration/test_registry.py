@@ -9,7 +9,7 @@ import time
 import uuid
 
 import pytest
-from labtools import ROOT, lab_hosts, on_host, run_playbook
+from labtools import ROOT, converge, lab_hosts, on_host, run_playbook
 from registrytools import (
     PKI,
     REGISTRY,
@@ -30,8 +30,7 @@ ROTATE = ROOT / "playbooks" / "rotate_registry_certs.yml"
 def pushed(converged, hosts) -> str:
     """An image pushed from one host; the others pull it. The lab is converged again first:
     the engine tests rebuild a node and converge it alone (--limit), outside the swarm."""
-    run = run_playbook()
-    assert run.rc == 0, run.output[-4000:]
+    converge()
     image = f"{REGISTRY}/itest/probe:{uuid.uuid4().hex[:8]}"
     pusher = hosts[1]
     login(pusher)

@@ -6,14 +6,22 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
-from labtools import INVENTORY, ROOT, ansible_env, lab_hosts, on_host, run_playbook
+from labtools import (
+    INVENTORY,
+    ROOT,
+    ansible_env,
+    converge,
+    lab,
+    lab_hosts,
+    on_host,
+    run_playbook,
+)
 from registrytools import REGISTRY, login
 
 pytestmark = pytest.mark.lab
@@ -100,19 +108,12 @@ def full_strength() -> list[dict] | None:
     return None
 
 
-def lab(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, check=True,
-                   capture_output=True, timeout=900)
-
-
 @pytest.fixture(scope="module")
 def swarm(hosts):
-    """site.yml on the whole lab: earlier tests may have rebuilt a node with --limit."""
+    """The converged lab: earlier tests may have rebuilt a node with --limit."""
     if len(hosts) < 4:
         pytest.fail("the swarm tests need 4 lab nodes (LAB_NODES=4, the default)")
-    run = run_playbook()
-    assert run.rc == 0, run.output[-4000:]
-    return run
+    converge()
 
 
 @pytest.fixture(scope="module")

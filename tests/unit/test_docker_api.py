@@ -23,7 +23,10 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+from ansible.errors import AnsibleFilterError
+from ansible_collections.dockhand.docker.plugins.filter import registry as registry_filters
 from ansible_collections.dockhand.docker.plugins.module_utils import docker_api as api
+from ansible_collections.dockhand.docker.plugins.module_utils import image_archive
 from ansible_collections.dockhand.docker.plugins.modules import docker_container as dc
 from ansible_collections.dockhand.docker.plugins.modules import docker_image_load as dil
 
@@ -796,3 +799,45 @@ def test_image_load_module_rejects_a_bad_tarball(tmp_path):
     assert result["msg"] == f"{bad} is not a tar archive (plain, gzip, bzip2 or xz)"
     result = run_module(tmp_path, "docker_image_load", path=str(tmp_path / "missing.tar"))
     assert result["msg"].endswith("does not exist or is not a file")
+
+
+@pytest.fixture
+def controller_tarball(tmp_path):
+    path = tmp_path / "workloads.tar"
+    ids = save_archive(path, [({"os": "linux", "n": 1}, ["app:1"]),
+                              ({"os": "linux", "n": 2}, None)])
+    return str(path), ids
+
+
+def _probe(ids, loaded=(False, False), tags=("app:1", None)):
+    """docker_image_load's check-mode result on a host copy holding ``ids`` under ``tags``."""
+    return {"changed": any(loaded), "images": [
+        {"tag": tag, "id": image_id, "loaded": flag}
+        for tag, image_id, flag in zip(tags, ids, loaded, strict=True)]}
+
+
+@pytest.mark.parametrize(("case", "needed"), [
+    ("the host has its images from the same tarball", False),
+    ("no copy on the host", True),
+    ("the engine cannot be reached", True),
+    ("a tag is missing on the host", True),
+    ("the host's copy is an older tarball", True),
+])
+def test_preload_is_sent_only_when_the_host_lacks_its_images(controller_tarball, case, needed):
+    src, ids = controller_tarball
+    probe = {
+        "the host has its images from the same tarball": _probe(ids),
+        "no copy on the host": {"failed": True, "msg": "/var/cache/x.tar does not exist"},
+        "the engine cannot be reached": {"failed": True, "msg": "cannot load", "images": []},
+        "a tag is missing on the host": _probe(ids, loaded=(True, False)),
+        "the host's copy is an older tarball": _probe(["sha256:" + "0" * 64, ids[1]]),
+    }[case]
+    assert image_archive.preload_needed(probe, src) is needed
+
+
+def test_preload_of_an_unreadable_controller_tarball_names_the_variable(tmp_path):
+    bad = tmp_path / "bad.tar"
+    bad.write_text("not a tarball")
+    named = r"docker_registry_preload_images: .* is not a tar"
+    with pytest.raises(AnsibleFilterError, match=named):
+        registry_filters.docker_preload_needed({"images": []}, str(bad))
