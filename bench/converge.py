@@ -3,18 +3,21 @@
 
 1. install floor: fresh lab hosts, one ad-hoc command per host in parallel that does
    what any engine install must do (apt-get update, apt-get install docker.io, start it);
-2. fresh converge: fresh lab hosts again, `ansible-playbook playbooks/site.yml`;
-3. no-op re-run: site.yml once more on the converged hosts;
-4. facts floor: a play that only gathers facts, on the same hosts.
+2. fresh converge of the engine's share: fresh lab hosts again, playbooks/engine.yml (trust,
+   engine, daemon.json, the TLS remote API);
+3. its no-op re-run;
+4. facts floor: a play that only gathers facts, on the same hosts;
+5. the whole site.yml on top, then its no-op re-run, profiled per role and per task.
 
-Prints the wall times and the two ratios the project targets:
-converge / install floor (<= 1.5) and no-op / facts floor (<= 3).
+Prints the wall times and the ratios the project targets: converge / install floor (<= 1.5),
+engine no-op / facts floor (<= 3) and whole-site no-op / facts floor (<= 3).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import time
@@ -28,16 +31,27 @@ INSTALL_FLOOR = (
     "apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive "
     "apt-get install -y -q --no-install-recommends docker.io >/dev/null && systemctl start docker"
 )
-TARGETS = {"converge / install floor": 1.5, "no-op / facts floor": 3.0}
+TARGETS = {"converge / install floor": 1.5, "engine no-op / facts floor": 3.0,
+           "site no-op / facts floor": 3.0}
+# Where a no-op run's time goes, printed after it: the slowest roles and tasks.
+PROFILE = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_roles,ansible.posix.profile_tasks",
+           "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "15"}
 
 
-def timed(label: str, cmd: list[str]) -> float:
+def timed(label: str, cmd: list[str], profile: bool = False) -> float:
     print(f"[bench] {label} ...", flush=True)
     start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, cwd=ROOT, env={**ENV, **(PROFILE if profile else {})},
+                          capture_output=True, text=True, check=False)
     elapsed = time.monotonic() - start
     if proc.returncode != 0:
         sys.exit(f"[bench] {label} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    if " changed=" in proc.stdout and "no-op" in label:
+        changed = sum(int(n) for n in re.findall(r" changed=(\d+)", proc.stdout))
+        print(f"[bench] {label}: changed={changed}", flush=True)
+    if profile:
+        recap = proc.stdout[proc.stdout.find("PLAY RECAP"):]
+        print("\n".join(line for line in recap.splitlines()[-45:] if line.strip()), flush=True)
     print(f"[bench] {label}: {elapsed:.1f} s", flush=True)
     return elapsed
 
@@ -63,20 +77,20 @@ def main() -> int:
                      "-a", INSTALL_FLOOR])
     fresh_lab(args.nodes)
     # The engine's share of site.yml (its trust and remote API included), against the engine
-    # install floor; the registry is measured by bench/registry.py, the swarm by bench/swarm.py.
-    engine = ["ansible-playbook", *inventory, "playbooks/site.yml",
-              "--skip-tags", "docker_registry,docker_swarm", *extra]
-    converge = timed("fresh converge (site.yml without the registry)", engine)
-    noop = timed("no-op re-run (site.yml without the registry)", engine)
+    # install floor; the rotation is measured by bench/registry.py, the swarm by bench/swarm.py.
+    engine = ["ansible-playbook", *inventory, "playbooks/engine.yml", *extra]
+    converge = timed("fresh converge (engine.yml: trust, engine, daemon.json, TLS API)", engine)
+    noop = timed("engine no-op re-run (engine.yml)", engine)
     facts = timed("facts floor (gather facts only)",
                   ["ansible-playbook", *inventory, "bench/facts.yml"])
 
-    timed("full site.yml (adds the registry and the swarm) on the converged engines",
-                 ["ansible-playbook", *inventory, "playbooks/site.yml", *extra])
-    full_noop = timed("full site.yml no-op re-run",
-                      ["ansible-playbook", *inventory, "playbooks/site.yml", *extra])
-    print(f"[bench] full site.yml no-op / facts floor: {full_noop / facts:.2f}")
-    ratios = {"converge / install floor": converge / install, "no-op / facts floor": noop / facts}
+    timed("whole site.yml (registry, swarm, GitLab, front door, HA registry, Podman) on top",
+          ["ansible-playbook", *inventory, "playbooks/site.yml", *extra])
+    site_noop = timed("site no-op re-run (site.yml)",
+                      ["ansible-playbook", *inventory, "playbooks/site.yml", *extra], profile=True)
+    ratios = {"converge / install floor": converge / install,
+              "engine no-op / facts floor": noop / facts,
+              "site no-op / facts floor": site_noop / facts}
     print(f"\nhosts: {args.nodes}")
     print(f"{'measure':<28}{'ratio':>8}{'target':>9}")
     worst = 0
