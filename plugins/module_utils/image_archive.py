@@ -69,11 +69,13 @@ def plan(images, lookup):
     return rows
 
 
+def _in_order(pairs):
+    return sorted(pairs, key=lambda pair: (pair[0], pair[1] or ""))
+
 
 def rows(images):
     """(id, tag) of every tag, and (id, None) of every untagged image: what `plan` reports."""
-    return sorted(((image["id"], tag) for image in images for tag in image["tags"] or [None]),
-                  key=lambda row: (row[0], row[1] or ""))
+    return _in_order((image["id"], tag) for image in images for tag in image["tags"] or [None])
 
 
 def preload_needed(probe, src):
@@ -85,9 +87,7 @@ def preload_needed(probe, src):
     """
     if not isinstance(probe, dict) or probe.get("failed") or "images" not in probe:
         return True
-    host_rows = probe["images"]
-    if any(row.get("loaded") for row in host_rows):
+    if any(row.get("loaded") for row in probe["images"]):
         return True
-    held = sorted(((row["id"], row["tag"]) for row in host_rows),
-                  key=lambda row: (row[0], row[1] or ""))
+    held = _in_order((row["id"], row["tag"]) for row in probe["images"])
     return held != rows(read_manifest(src))
