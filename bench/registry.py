@@ -2,7 +2,7 @@
 """Registry benchmark on the lab, in one run:
 
 - rotation of the server certificate, then of the CA, each while every host pulls in a
-  loop: wall time and the count of failed pulls (targets: 0 failed, under 60 s for 3 hosts);
+  loop: wall time and the count of failed pulls (targets: 0 failed, under 30 s: ROTATION_TARGET);
 - push and pull of an image with a single 256 MB layer: MB/s, and pull/push as a ratio.
 """
 
@@ -18,6 +18,9 @@ from labtools import ROOT, lab_hosts, on_host, run_playbook
 from registrytools import REGISTRY, PullLoops, login
 
 SIZE_MB = 256
+# A rotation covers the registry, the front door, GitLab's runner, the registries on shared
+# storage and the one under Podman.
+ROTATION_TARGET = 30
 
 
 def rotation(hosts: list[str], image: str, *extra: str) -> tuple[float, int, int]:
@@ -65,10 +68,10 @@ def main() -> int:
     print(f"\nhosts: {len(hosts)}")
     worst = 0
     for label, (wall, _ok, failed) in results.items():
-        ok = failed == 0 and wall < 60
+        ok = failed == 0 and wall < ROTATION_TARGET
         worst |= not ok
         print(f"rotation ({label}): {wall:.1f} s, failed pulls {failed}  "
-              f"(target 0 and < 60 s) {'ok' if ok else 'MISSED'}")
+              f"(target 0 and < {ROTATION_TARGET} s) {'ok' if ok else 'MISSED'}")
     print(f"push {SIZE_MB} MB layer: {SIZE_MB / push:.1f} MB/s ({push:.1f} s)")
     print(f"pull {SIZE_MB} MB layer: {SIZE_MB / pull:.1f} MB/s ({pull:.1f} s)")
     print(f"pull / push throughput ratio: {push / pull:.2f}")

@@ -43,6 +43,24 @@ GITLAB_HTTP_PORT = 8929
 HTTPS_PORT = 443
 
 
+class _HostVars:
+    """hostvars read once per host for one call: each `hostvars[host]` has Ansible compute
+    every variable of that host again, and a call reads a host's variables several times."""
+
+    def __init__(self, hostvars):
+        self._hostvars = hostvars
+        self._read = {}
+
+    def __getitem__(self, host):
+        if host not in self._read:
+            self._read[host] = self._hostvars[host]
+        return self._read[host]
+
+
+def _once(hostvars):
+    return hostvars if isinstance(hostvars, _HostVars) else _HostVars(hostvars)
+
+
 def _var(hostvars, host, name, default=None):
     return hostvars[host].get(name, default)
 
@@ -86,6 +104,7 @@ def password_file(user_name):
 
 
 def fleet_sites(groups, hostvars):
+    hostvars = _once(hostvars)
     sites = []
     registry_hosts = _members(groups, "registry")
     if registry_hosts:
@@ -121,6 +140,7 @@ def fleet_sites(groups, hostvars):
 
 
 def fleet_registries(groups, hostvars):
+    hostvars = _once(hostvars)
     registries = []
     served_at = {}  # name -> (address, the host that serves it there)
 
@@ -152,6 +172,7 @@ def fleet_registries(groups, hostvars):
 
 
 def fleet_registry_logins(groups, hostvars):
+    hostvars = _once(hostvars)
     registry_hosts = _members(groups, "registry")
     if not registry_hosts:
         return []

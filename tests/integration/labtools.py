@@ -63,10 +63,13 @@ def run_playbook(*args: str, playbook: Path = SITE, timeout: int = 1200,
         m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"}
         for m in RECAP.finditer(output)
     }
+    run = Run(proc.returncode, output, recap)
     whole_site = playbook == SITE and inventory == INVENTORY and not args
-    if whole_site or "--check" not in args:
-        _LAB["converged"] = whole_site and proc.returncode == 0
-    return Run(proc.returncode, output, recap)
+    # A check run, or any run that succeeded and changed nothing, leaves the lab as it was.
+    no_change = "--check" in args or (run.rc == 0 and bool(recap) and run.total("changed") == 0)
+    if whole_site or not no_change:
+        _LAB["converged"] = whole_site and run.rc == 0
+    return run
 
 
 def converge() -> None:

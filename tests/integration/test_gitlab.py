@@ -79,6 +79,17 @@ def test_the_stand_in_runs_on_its_node_with_gitlabs_volumes(converged, hosts):
                                 container).stdout)
     assert {m["Destination"] for m in mounts} >= {
         "/etc/gitlab", "/var/log/gitlab", "/var/opt/gitlab", "/var/opt/gitlab/backups"}
+    # Traefik's swarm provider routes it by these labels, keyed by the stack's name.
+    labels = json.loads(on_host("node1", "docker", "service", "inspect", "-f",
+                                "{{json .Spec.Labels}}", "gitlab_gitlab").stdout)
+    assert labels["traefik.http.routers.gitlab.rule"] == f"Host(`{GITLAB}`)", labels
+    assert not [key for key in labels if "{" in key], labels
+    # A new gitlab.rb rolls the task: the label is the file's digest.
+    digest = on_host(host, "sha1sum", "/srv/gitlab/config/gitlab.rb").stdout.split()[0]
+    container_labels = json.loads(on_host("node1", "docker", "service", "inspect", "-f",
+                                          "{{json .Spec.TaskTemplate.ContainerSpec.Labels}}",
+                                          "gitlab_gitlab").stdout)
+    assert container_labels["dockhand.gitlab.config"] == digest
 
 
 def test_gitlab_answers_through_the_front_door(converged, hosts):

@@ -82,7 +82,9 @@ def test_tls_1_2_and_1_3_are_served(converged):
         assert http_status("/", tls_context(version=version)) == 200
 
 
-def _rotate(hosts, image, *extra):
+def _rotate(hosts, image, *extra, again=()):
+    """Rotate while every host pulls, then run site.yml (`again` narrows it to what the
+    rotation changed): it must find nothing to change."""
     before = served_serial()
     with PullLoops(hosts, image) as loops:
         run = run_playbook(*extra, playbook=ROTATE)
@@ -92,13 +94,15 @@ def _rotate(hosts, image, *extra):
         assert failed == 0, f"{host}: {failed} failed pulls, first: {first}"
         assert ok > 0, host
     assert served_serial() != before
-    again = run_playbook()
+    again = run_playbook(*again)
     assert again.rc == 0 and again.total("changed") == 0, again.output[-4000:]
     return counts
 
 
 def test_server_certificate_rotation_has_no_failed_pull(pushed, hosts):
-    _rotate(hosts, pushed)
+    # Only the registry's certificate and container change; the CA rotation below is
+    # followed by the whole site.yml.
+    _rotate(hosts, pushed, again=("--tags", "docker_pki,docker_registry", "--limit", hosts[0]))
 
 
 def test_ca_rotation_has_no_failed_pull_and_leaves_only_the_new_ca(pushed, hosts):
@@ -209,5 +213,5 @@ def test_garbage_collection_runs_read_only_and_switches_back(pushed, hosts):
         time.sleep(0.5)
     login(hosts[-1])
     on_host(hosts[-1], "docker", "pull", "-q", pushed)
-    run = run_playbook()
+    run = run_playbook("--tags", "docker_registry", "--limit", registry_host)
     assert run.rc == 0 and run.total("changed") == 0, run.output[-3000:]

@@ -146,3 +146,24 @@ def test_a_bad_name_is_refused_naming_where_it_came_from(host, extra, named):
     with pytest.raises(AnsibleFilterError, match=r"not a valid DNS name") as failure:
         fleet_registries({**GROUPS, "podman_hosts": []}, hostvars(**{host: extra}))
     assert named in str(failure.value)
+
+
+class CountingHostVars(dict):
+    """Counts the reads of each host's variables: Ansible computes all of a host's variables
+    on each `hostvars[host]`."""
+
+    def __init__(self, hosts):
+        super().__init__(hosts)
+        self.reads = {}
+
+    def __getitem__(self, host):
+        self.reads[host] = self.reads.get(host, 0) + 1
+        return super().__getitem__(host)
+
+
+@pytest.mark.parametrize("fleet_filter", [fleet_sites, fleet_registries, fleet_registry_logins])
+def test_each_host_is_read_once_per_call(fleet_filter):
+    podman = {"podman_registry": True, "docker_registry_name": "podman.example.com"}
+    counted = CountingHostVars(hostvars(p1=podman))
+    assert fleet_filter(GROUPS, counted) == fleet_filter(GROUPS, hostvars(p1=podman))
+    assert counted.reads and set(counted.reads.values()) == {1}, counted.reads
