@@ -70,3 +70,4 @@ bench: lab-up
 	$(PY) bench/registry.py
 	$(PY) bench/swarm.py
 	$(PY) bench/proxy.py
+	$(PY) bench/scale.py

@@ -38,6 +38,12 @@ PROFILE = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_roles,ansible.pos
            "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "15"}
 
 
+def profile_lines(output: str) -> str:
+    """The per-role and per-task profile the PROFILE callbacks print after the recap."""
+    recap = output[output.find("PLAY RECAP"):]
+    return "\n".join(line for line in recap.splitlines()[-45:] if line.strip())
+
+
 def timed(label: str, cmd: list[str], profile: bool = False) -> float:
     print(f"[bench] {label} ...", flush=True)
     start = time.monotonic()

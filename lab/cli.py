@@ -8,6 +8,7 @@ import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from . import config as cfg
 from . import inventory
@@ -38,6 +39,28 @@ def lab_nodes() -> dict[Node, dict[str, str]]:
 def remove_node(node: Node) -> None:
     docker("rm", "-f", "-v", node.container, check=False)
     docker("volume", "rm", "-f", *node.volumes, check=False)
+
+
+# Each node's systemd, journald, logind, dbus and dockerd hold inotify instances and watches
+# of the one kernel every node shares: Debian's default of 128 instances per user stops near
+# 20 nodes, with "Failed to create inotify object: Too many open files" in the node's log.
+INOTIFY_PER_NODE = {"max_user_instances": 32, "max_user_watches": 16384}
+
+
+def ensure_inotify(count: int, proc: Path = Path("/proc/sys/fs/inotify")) -> None:
+    for name, per_node in INOTIFY_PER_NODE.items():
+        path = proc / name
+        have = int(path.read_text())
+        need = 128 + per_node * count
+        if have >= need:
+            continue
+        try:
+            path.write_text(str(need))
+        except OSError as err:
+            raise LabError(f"{count} nodes need fs.inotify.{name} >= {need} (it is {have}) and "
+                           f"it cannot be raised here ({err}): run sysctl -w "
+                           f"fs.inotify.{name}={need} as root") from err
+        log(f"raised fs.inotify.{name} from {have} to {need} for {count} nodes")
 
 
 def ensure_network() -> None:
@@ -138,6 +161,7 @@ def up(count: int) -> int:
     ensure_workloads()
     ensure_traefik_image()
     image_id = docker("image", "inspect", "-f", "{{.Id}}", tag)
+    ensure_inotify(count)
     ensure_network()
     pubkey = ensure_key()
     existing = lab_nodes()

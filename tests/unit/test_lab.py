@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import config, image, inventory
+from lab import cli, config, image, inventory
 from lab.config import Node
 
 yaml = pytest.importorskip("yaml")
@@ -229,3 +229,20 @@ def test_group_vars_copied_and_the_vault_encrypted_once(tmp_path: Path) -> None:
     assert (target / "vault.yml").read_text().startswith("$ANSIBLE_VAULT;1.1;AES256")
     assert oct((target / "vault.yml").stat().st_mode & 0o777) == "0o600"
     assert inventory.write_group_vars(config.EXAMPLE_ALL, target, password) == []
+
+
+def _inotify(tmp_path: Path, instances: int, watches: int) -> Path:
+    proc = tmp_path / "inotify"
+    proc.mkdir()
+    (proc / "max_user_instances").write_text(f"{instances}\n")
+    (proc / "max_user_watches").write_text(f"{watches}\n")
+    return proc
+
+
+def test_inotify_limits_are_raised_for_a_large_lab_and_never_lowered(tmp_path: Path) -> None:
+    proc = _inotify(tmp_path, 128, 10**6)
+    cli.ensure_inotify(24, proc)
+    # Debian's 128 instances stop near 20 systemd nodes.
+    assert int((proc / "max_user_instances").read_text()) >= 24 * 32
+    assert (proc / "max_user_watches").read_text() == f"{10**6}\n"
+

@@ -25,12 +25,12 @@ def render(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {p.name: p.read_text() for p in tmp_path.iterdir()}
 
 
-DEBIAN = {"ansible_distribution": "Debian", "ansible_os_family": "Debian",
-          "ansible_distribution_release": "bookworm", "ansible_architecture": "x86_64"}
-UBUNTU = {"ansible_distribution": "Ubuntu", "ansible_os_family": "Debian",
-          "ansible_distribution_release": "noble", "ansible_architecture": "aarch64"}
-ROCKY = {"ansible_distribution": "Rocky", "ansible_os_family": "RedHat",
-         "ansible_distribution_release": "Blue Onyx", "ansible_architecture": "x86_64"}
+DEBIAN = {"render_facts": {"distribution": "Debian", "os_family": "Debian",
+                           "distribution_release": "bookworm", "architecture": "x86_64"}}
+UBUNTU = {"render_facts": {"distribution": "Ubuntu", "os_family": "Debian",
+                           "distribution_release": "noble", "architecture": "aarch64"}}
+ROCKY = {"render_facts": {"distribution": "Rocky", "os_family": "RedHat",
+                          "distribution_release": "Blue Onyx", "architecture": "x86_64"}}
 
 
 @pytest.mark.parametrize(

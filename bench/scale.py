@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Scale benchmark: light hosts at two lab sizes on the same machine, side by side in one run.
+
+For each size N (default 3 and 24): a fresh lab of N nodes, every one of them a Docker host
+and nothing else (no registry, front door, GitLab, swarm or Podman), then
+playbooks/engine.yml (the fleet's trust, the engine, daemon.json, the TLS remote API) fresh,
+then its no-op re-run. Prints both sizes' times, the ratios large / small against the goals
+(no-op <= 2, fresh converge <= 3), and for each run how busy the machine's CPUs were and how
+much it received from the network, which says whether the cores or the mirror bound the run.
+
+`--quick` runs sizes 1 and 2 with no goal: make test runs it so that a change that breaks the
+benchmark fails the suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+from converge import ENV, ROOT, fresh_lab
+
+GOALS = {"fresh converge": 3.0, "no-op": 2.0}
+# Beside inventory/lab, as the lab's group_vars expect (they name files two levels up); its
+# PKI directory is inventory/scale-pki.
+INVENTORY_DIR = ROOT / "inventory" / "scale"
+
+
+def light_inventory() -> Path:
+    """The lab's hosts.yml with every node in docker_hosts only, beside the lab's group_vars."""
+    lab = yaml.safe_load((ROOT / "inventory" / "lab" / "hosts.yml").read_text())
+    children = lab["all"]["children"]
+    every = children["lab"]["hosts"]
+    addressed = {}
+    for group in children.values():
+        for name, host_vars in ((group or {}).get("hosts") or {}).items():
+            if host_vars:
+                addressed[name] = host_vars
+    lab["all"]["children"] = {
+        "docker_hosts": {"hosts": {name: addressed[name] for name in every}},
+        "lab": {"hosts": dict.fromkeys(every)},
+    }
+    if INVENTORY_DIR.exists():
+        shutil.rmtree(INVENTORY_DIR)
+    INVENTORY_DIR.mkdir(parents=True)
+    (INVENTORY_DIR / "hosts.yml").write_text(
+        "---\n# Written by bench/scale.py from inventory/lab/hosts.yml: every node a Docker host.\n"
+        + yaml.safe_dump(lab, sort_keys=False))
+    (INVENTORY_DIR / "group_vars").symlink_to(ROOT / "inventory" / "lab" / "group_vars")
+    return INVENTORY_DIR / "hosts.yml"
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def received_bytes() -> int:
+    """Bytes the machine received on its own interfaces (not loopback nor the lab's bridges)."""
+    total = 0
+    for line in Path("/proc/net/dev").read_text().splitlines()[2:]:
+        name, data = line.split(":", 1)
+        if not name.strip().startswith(("lo", "veth", "br-", "docker")):
+            total += int(data.split()[0])
+    return total
+
+
+def measured(label: str, cmd: list[str], forks: int) -> dict[str, float]:
+    print(f"[bench] {label} ...", flush=True)
+    busy0, total0 = cpu_ticks()
+    rx0 = received_bytes()
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, env={**ENV, "ANSIBLE_FORKS": str(forks)},
+                          capture_output=True, text=True, check=False)
+    wall = time.monotonic() - start
+    busy1, total1 = cpu_ticks()
+    if proc.returncode != 0:
+        sys.exit(f"[bench] {label} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    result = {"wall": wall, "cpu": 100 * (busy1 - busy0) / max(1, total1 - total0),
+              "rx_mb": (received_bytes() - rx0) / 1e6}
+    print(f"[bench] {label}: {wall:.1f} s, CPU {result['cpu']:.0f} % busy, "
+          f"{result['rx_mb']:.0f} MB received", flush=True)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs=2, default=[3, 24], metavar=("SMALL", "LARGE"))
+    parser.add_argument("--quick", action="store_true",
+                        help="sizes 1 and 2, no goal: proves the benchmark runs")
+    args = parser.parse_args()
+    sizes = [1, 2] if args.quick else args.sizes
+    results = {}
+    for size in sizes:
+        fresh_lab(size)
+        inventory = ["-i", str(light_inventory())]
+        play = ["ansible-playbook", *inventory, str(ROOT / "playbooks" / "engine.yml")]
+        forks = max(size, int(os.environ.get("ANSIBLE_FORKS", "20")))
+        results[size] = {
+            "fresh converge": measured(f"N={size}: fresh converge (engine.yml)", play, forks),
+            "no-op": measured(f"N={size}: no-op re-run (engine.yml)", play, forks),
+        }
+    small, large = sizes
+    print(f"\n{'measure':<16}{'N=' + str(small):>10}{'N=' + str(large):>10}{'ratio':>8}"
+          f"{'goal':>8}")
+    missed = 0
+    for measure, goal in GOALS.items():
+        a, b = results[small][measure], results[large][measure]
+        ratio = b["wall"] / a["wall"]
+        verdict = "" if args.quick else ("ok" if ratio <= goal else "MISSED")
+        missed |= verdict == "MISSED"
+        print(f"{measure:<16}{a['wall']:>9.1f}s{b['wall']:>9.1f}s{ratio:>8.2f}"
+              f"{'<= ' + str(goal):>8}  {verdict}")
+    print("\nwhere the time went (CPU busy across all cores, MB received from the network):")
+    for size in sizes:
+        for measure in GOALS:
+            r = results[size][measure]
+            print(f"  N={size:<3} {measure:<15} CPU {r['cpu']:3.0f} %  "
+                  f"{r['rx_mb']:6.0f} MB at {r['rx_mb'] / r['wall']:5.1f} MB/s")
+    return missed
+
+
+if __name__ == "__main__":
+    sys.exit(main())
