@@ -2,7 +2,7 @@
 """Registry benchmark on the lab, in one run:
 
 - rotation of the server certificate, then of the CA, each while every host pulls in a
-  loop: wall time and the count of failed pulls (targets: 0 failed, under 30 s: ROTATION_TARGET);
+  loop: wall time and the count of failed pulls (targets: 0 failed, under ROTATION_TARGET = 30 s)
 - push and pull of an image with a single 256 MB layer: MB/s, and pull/push as a ratio.
 """
 
