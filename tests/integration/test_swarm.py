@@ -294,8 +294,9 @@ def test_a_stopped_manager_keeps_quorum_and_services_then_rejoins(swarm, hosts, 
 def test_a_rebuilt_worker_rejoins_and_its_stale_entry_is_gone(swarm, hosts, e2e_image):
     """A worker rebuilt, as the swarm sees it: its swarm state is gone (it comes back with a
     new node ID, its old entry left Down on the managers) and so is the image its replica
-    runs, which it must pull from the registry again. A rebuilt host's fresh install under
-    site.yml is proven by the engine tests and the registry tests' converge after them."""
+    runs, which it must pull from the registry again. The swarm play alone brings it back:
+    nothing but its swarm state was lost, and a rebuilt host's fresh install under site.yml
+    is proven by the engine tests and the registry tests' converge after them."""
     worker = hosts[-1]
     old = {n["ID"] for n in nodes() if n["Hostname"] == worker}
     assert len(old) == 1
@@ -303,7 +304,7 @@ def test_a_rebuilt_worker_rejoins_and_its_stale_entry_is_gone(swarm, hosts, e2e_
     on_host(worker, "docker", "image", "rm", "-f", e2e_image)
     wait_for(lambda: any(n["ID"] in old and n["Status"] == "Down" for n in nodes()),
              60, f"{worker}'s old entry to be Down")
-    run = run_playbook()
+    run = run_playbook(playbook=SWARM_PLAY)
     assert run.rc == 0, run.output[-4000:]
     listed = nodes()
     entries = [n for n in listed if n["Hostname"] == worker]
@@ -312,7 +313,7 @@ def test_a_rebuilt_worker_rejoins_and_its_stale_entry_is_gone(swarm, hosts, e2e_
     wait_for(lambda: len([t for t in service_tasks("e2e_probe")
                           if t["CurrentState"].startswith("Running")]) == len(hosts),
              120, "a running e2e replica on the rebuilt worker too")
-    again = run_playbook()
+    again = run_playbook(playbook=SWARM_PLAY)
     assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
 
 
@@ -331,8 +332,10 @@ def test_the_registry_runs_as_a_swarm_service_on_its_labelled_node(swarm, hosts,
     host_vars = INVENTORY / "host_vars"
     host_vars.mkdir(exist_ok=True)
     (host_vars / f"{registry_host}.yml").write_text("docker_registry_mode: service\n")
+    # Only the registry role reads the mode: its runs on its host are the whole change.
+    scoped = ("--tags", "docker_registry", "--limit", registry_host)
     try:
-        run = run_playbook()
+        run = run_playbook(*scoped)
         assert run.rc == 0, run.output[-4000:]
         tasks = service_tasks("registry_registry")
         # Placed by the node label the swarm role gives the registry group's host only.
@@ -343,11 +346,11 @@ def test_the_registry_runs_as_a_swarm_service_on_its_labelled_node(swarm, hosts,
         rules = on_host(registry_host, "iptables", "-t", "nat", "-S").stdout
         assert "dockhand-registry" not in rules
         _pull_everywhere_but(hosts[-1], hosts, e2e_image)
-        again = run_playbook()
+        again = run_playbook(*scoped)
         assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
     finally:
         shutil.rmtree(host_vars, ignore_errors=True)
-        back = run_playbook()
+        back = run_playbook(*scoped)
     assert back.rc == 0, back.output[-4000:]
     assert not on_host(registry_host, "docker", "service", "ls", "-q", "--filter",
                        "name=registry_").stdout.strip()
