@@ -39,6 +39,11 @@ def assert_engine_active(hosts: list[str]) -> None:
         assert state == "active", f"{host}: docker is {state}"
 
 
+# The engine's share of site.yml (its trust and the engine): what a daemon.json change
+# touches, so what a test that makes one runs afterwards or on the one host it changes.
+ENGINE_SHARE = ("--tags", "docker_pki,docker_engine")
+
+
 def test_every_host_runs_the_daemon_json_the_inventory_asks_for(converged, hosts):
     wanted = lab_group_vars()["docker_daemon_options"]
     for host in hosts:
@@ -120,7 +125,7 @@ def test_option_that_stops_dockerd_from_starting_is_rolled_back(converged, hosts
     assert_engine_active(hosts)
     # And a normal run afterwards is still a no-op: the failed run stopped in the engine's
     # share, so the engine's share is what it could have left changed.
-    again = run_playbook("--tags", "docker_pki,docker_engine")
+    again = run_playbook(*ENGINE_SHARE)
     assert again.rc == 0 and again.total("changed") == 0, again.output[-4000:]
 
 
@@ -147,21 +152,21 @@ def test_hosts_key_against_unit_flag_is_resolved_with_a_drop_in(converged, hosts
     extra = {"docker_daemon_options": dict(lab_group_vars()["docker_daemon_options"],
                                            hosts=["unix:///var/run/docker.sock",
                                                   "tcp://0.0.0.0:2380"])}
-    run = run_playbook("--limit", host, "-e", json.dumps(extra))
+    run = run_playbook(*ENGINE_SHARE, "--limit", host, "-e", json.dumps(extra))
     assert run.rc == 0, run.output[-4000:]
     for port in (2380, 2376):
         answer = _api_version(ip, port)
         assert answer.returncode == 0 and answer.stdout.strip(), (port, answer.stderr)
-    again = run_playbook("--limit", host, "-e", json.dumps(extra))
+    again = run_playbook(*ENGINE_SHARE, "--limit", host, "-e", json.dumps(extra))
     assert again.total("changed") == 0, again.output[-4000:]
 
-    off = run_playbook("--limit", host, "-e", "docker_engine_api_tcp=false",
+    off = run_playbook(*ENGINE_SHARE, "--limit", host, "-e", "docker_engine_api_tcp=false",
                        "-e", json.dumps({"docker_daemon_remove_keys": API_KEYS}))
     assert off.rc == 0, off.output[-4000:]
     assert on_host(host, "test", "-e", DROPIN, check=False).returncode == 1
     assert "hosts" not in json.loads(on_host(host, "cat", DAEMON_JSON).stdout)
     assert_engine_active([host])
-    back = run_playbook("--limit", host)
+    back = run_playbook(*ENGINE_SHARE, "--limit", host)
     assert back.rc == 0, back.output[-4000:]
     assert _api_version(ip, 2376).returncode == 0
 
@@ -171,7 +176,8 @@ def test_data_root_moves_with_its_data(converged, hosts):
     on_host(host, "docker", "volume", "create", "dockhand-move-marker")
     options = dict(lab_group_vars()["docker_daemon_options"], **{"data-root": "/srv/docker"})
     try:
-        run = run_playbook("--limit", host, "-e", json.dumps({"docker_daemon_options": options}))
+        run = run_playbook(*ENGINE_SHARE, "--limit", host,
+                           "-e", json.dumps({"docker_daemon_options": options}))
         assert run.rc == 0, run.output[-4000:]
         assert engine_info(host)["DockerRootDir"] == "/srv/docker"
         # The volume made before the move is still there, read from the new root.
@@ -179,10 +185,12 @@ def test_data_root_moves_with_its_data(converged, hosts):
         # The old directory is kept by default.
         old = on_host(host, "test", "-d", "/var/lib/docker/volumes/dockhand-move-marker")
         assert old.returncode == 0
-        again = run_playbook("--limit", host, "-e", json.dumps({"docker_daemon_options": options}))
+        again = run_playbook(*ENGINE_SHARE, "--limit", host,
+                             "-e", json.dumps({"docker_daemon_options": options}))
         assert again.total("changed") == 0, again.output[-4000:]
     finally:
-        back = run_playbook("--limit", host, "-e", '{"docker_daemon_remove_keys": ["data-root"]}')
+        back = run_playbook(*ENGINE_SHARE, "--limit", host,
+                            "-e", '{"docker_daemon_remove_keys": ["data-root"]}')
     assert back.rc == 0, back.output[-4000:]
     assert engine_info(host)["DockerRootDir"] == "/var/lib/docker"
     on_host(host, "rm", "-rf", "/srv/docker")
