@@ -43,11 +43,10 @@ lab-up: venv docker
 lab-down:
 	@if [ -x $(PY) ]; then $(PY) -m lab down --images; else python3 -m lab down --images; fi
 
-## test: every test: lint, unit, engine, the lab integration suite and molecule (those two at
-## the same time, once the lab is up); ends with the time each phase took (the lab suite per
-## module, molecule per scenario)
+## test: every test: lint, unit, engine, the lab integration suite, molecule; ends with the
+## time each phase took (the lab suite per module, molecule per scenario)
 test:
-	@scripts/run-phases lint unit engine lab-up integration+molecule
+	@scripts/run-phases lint unit engine integration molecule
 
 lint: venv
 	ruff check plugins lab tests bench
@@ -60,14 +59,10 @@ unit: venv
 engine: venv
 	pytest -q tests/engine
 
-# Once run-phases has brought the lab up (LAB_READY=1), the overlapped phases do not both
-# run `lab up` again at the same time.
-LAB_PREREQ := $(if $(filter 1,$(LAB_READY)),venv,lab-up)
-
-integration: $(LAB_PREREQ)
+integration: lab-up
 	pytest -q -m lab tests/integration --durations=25
 
-molecule: $(LAB_PREREQ)
+molecule: lab-up
 	scripts/molecule-each
 
 bench: lab-up
