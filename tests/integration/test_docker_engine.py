@@ -259,7 +259,7 @@ def repo_mirror(tmp_path):
 def test_docker_repository_path_in_check_mode(converged, hosts, repo_mirror):
     """Docker's repository is unreachable here: check mode shows what would be written."""
     host = hosts[0]
-    run = run_playbook("--check", "--diff", "--limit", host,
+    run = run_playbook(*ENGINE_SHARE, "--check", "--diff", "--limit", host,
                        "-e", "docker_engine_source=docker",
                        "-e", f"docker_engine_mirror={repo_mirror}")
     assert run.rc == 0, run.output[-4000:]
