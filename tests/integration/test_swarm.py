@@ -169,7 +169,7 @@ def test_an_image_only_on_the_manager_leaves_workers_with_no_such_image(swarm, h
             "printf 'FROM dockhand-lab/probe:1\\nRUN echo local > /srv/probe/build-id\\n'"
             f" | docker build -q -t {image} -")
     try:
-        run = run_playbook("-e", stack_vars("e2elocal", image, PROBE_PORT + 1, timeout=45),
+        run = run_playbook("-e", stack_vars("e2elocal", image, PROBE_PORT + 1, timeout=25),
                            playbook=SWARM_PLAY)
         assert run.rc != 0, run.output[-3000:]
         assert "No such image: dockhand-e2e/local-only:1" in run.output
