@@ -1,8 +1,9 @@
 # Copyright (c) dockhand contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Writing files on a host safely: atomic replacement, and managed blocks in shared files.
+"""Files on a host: reading one that may be absent, atomic replacement, and managed blocks
+in shared files.
 
-Standard library only; used by docker_daemon_config and host_files.
+Standard library only; used by docker_daemon_config, host_files, host_state and pki.
 """
 
 from __future__ import annotations
@@ -75,7 +76,15 @@ def with_block(text: str, marker: str, block: str) -> str:
     return "\n".join(kept) + ("\n" if kept else "")
 
 
+def read_bytes(path: str) -> bytes | None:
+    """The file's bytes, or None when there is no such file."""
+    with contextlib.suppress(FileNotFoundError), open(path, "rb") as handle:
+        return handle.read()
+    return None
+
+
 def read_text(path: str) -> str | None:
+    """The file's text (newlines as Python's text mode reads them), or None when absent."""
     with contextlib.suppress(FileNotFoundError), open(path, encoding="utf-8") as handle:
         return handle.read()
     return None

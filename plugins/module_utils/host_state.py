@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import base64
 
+from ansible_collections.dockhand.docker.plugins.module_utils.files import read_bytes
+
 # What `systemctl show` is asked for, per unit.
 UNIT_PROPERTIES = ("UnitFileState", "ActiveState")
 
 
 def read_file(path: str) -> dict:
     """A file as ansible.builtin.slurp returns it (base64 ``content``), or ``exists`` false."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
+    data = read_bytes(path)
+    if data is None:
         return {"exists": False}
     return {"exists": True, "content": base64.b64encode(data).decode("ascii"),
             "encoding": "base64"}

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ansible_collections.dockhand.docker.plugins.module_utils import controller_deps
+from ansible_collections.dockhand.docker.plugins.module_utils.files import read_bytes
 
 try:
     from cryptography import x509
@@ -291,16 +292,8 @@ def _write(path: str, data: bytes, mode: int) -> None:
         raise
 
 
-def _read(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
 def _read_cert(path: str) -> x509.Certificate | None:
-    data = _read(path)
+    data = read_bytes(path)
     if data is None:
         return None
     try:
@@ -386,7 +379,7 @@ def _ensure_pair(crt_path: str, key_path: str, spec: KeySpec, renew_before_days:
     at_rest_ok = True
     if not force:
         cert = _read_cert(crt_path)
-        raw = _read(key_path)
+        raw = read_bytes(key_path)
         if raw is not None:
             key = _load_key(key_path, raw, decrypt)
             at_rest_ok = _is_pem(raw) == (encrypt is None)
@@ -519,7 +512,7 @@ def ensure_cert(pki_dir: str, name: str, ca_name: str, common_name: str | None,
             return None
 
         def build(key) -> x509.Certificate:
-            ca_key = _load_key(ca_key_path, _read(ca_key_path) or b"", decrypt)
+            ca_key = _load_key(ca_key_path, read_bytes(ca_key_path) or b"", decrypt)
             ski = _extension(ca_cert, x509.SubjectKeyIdentifier)
             aki = (x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski) if ski
                    else x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()))
@@ -536,7 +529,7 @@ def ensure_cert(pki_dir: str, name: str, ca_name: str, common_name: str | None,
                            encrypt=encrypt, decrypt=decrypt, check=check, stale=stale,
                            build=build)
         chain = _pem(out.cert) + _pem(ca_cert) if out.cert else None
-        if chain and (_read(chain_path) or b"").decode(errors="replace") != chain:
+        if chain and (read_bytes(chain_path) or b"").decode(errors="replace") != chain:
             if not check:
                 _write(chain_path, chain.encode(), 0o644)
             if not out.changed:

@@ -13,6 +13,7 @@ import string
 from collections.abc import Callable
 
 from ansible_collections.dockhand.docker.plugins.module_utils import pki
+from ansible_collections.dockhand.docker.plugins.module_utils.files import read_bytes
 
 ALPHABET = string.ascii_letters + string.digits
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -35,7 +36,7 @@ def ensure_secret(pki_dir: str, name: str, length: int,
         raise pki.PkiError("; ".join(errors))
     path = os.path.join(pki_dir, name)
     with pki._locked(pki_dir, create=True):
-        stored = pki._read(path)
+        stored = read_bytes(path)
         if stored is not None:
             return decrypt(stored).decode().strip(), False
         value = "".join(secrets.choice(ALPHABET) for _ in range(length))

@@ -232,6 +232,7 @@ import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockhand.docker.plugins.module_utils import daemon_json
+from ansible_collections.dockhand.docker.plugins.module_utils.files import read_bytes
 
 
 class DaemonConfigManager:
@@ -250,10 +251,7 @@ class DaemonConfigManager:
 
     def _read(self, path):
         try:
-            with open(path, "rb") as handle:
-                return handle.read()
-        except FileNotFoundError:
-            return None
+            return read_bytes(path)
         except OSError as exc:
             self.module.fail_json(msg=f"cannot read {path}: {exc}")
 
