@@ -17,7 +17,7 @@ export LAB_NODES
 # The lab inventory's vault.yml is encrypted with the lab's own vault password (python -m lab up).
 lab integration molecule bench: export ANSIBLE_VAULT_PASSWORD_FILE := $(CURDIR)/.lab/vault-password
 
-.PHONY: lab lab-up lab-down test lint unit engine integration molecule bench venv docker
+.PHONY: lab lab-up lab-down test lint sanity unit engine integration molecule bench venv docker
 
 $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
@@ -43,15 +43,19 @@ lab-up: venv docker
 lab-down:
 	@if [ -x $(PY) ]; then $(PY) -m lab down --images; else python3 -m lab down --images; fi
 
-## test: every test: lint, unit, engine, the lab integration suite, molecule; ends with the
+## test: every test: lint, sanity, unit, engine, the lab integration suite, molecule; ends with the
 ## time each phase took (the lab suite per module, molecule per scenario)
 test:
-	@scripts/run-phases lint unit engine integration molecule
+	@scripts/run-phases lint sanity unit engine integration molecule
 
 lint: venv
 	ruff check plugins lab tests bench
 	yamllint -s .
 	ansible-lint --offline
+
+## sanity: ansible-test sanity on the built collection (scripts/sanity)
+sanity: venv
+	scripts/sanity
 
 unit: venv
 	pytest -q -n 2 tests/unit

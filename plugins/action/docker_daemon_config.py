@@ -23,7 +23,7 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp  # not used: the module needs no files transferred
         args = dict(self._task.args)
-        validate_only = boolean(args.pop("validate_only", False), strict=True)
+        validate_only = boolean(args.get("validate_only", False), strict=True)
 
         options = args.get("options") or {}
         name = args.get("options_name") or "options"

@@ -88,7 +88,7 @@ class PkiAction(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         try:
-            _, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+            _dummy, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
             args = {key: _plain(value) for key, value in args.items()}
             errors = self.errors(args)
             if errors:

@@ -46,6 +46,12 @@ options:
     choices: [present, absent]
     default: present
 attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
   diff_mode:

@@ -34,8 +34,8 @@ def swarm_node_pending(nodes, node_id, labels=None, labels_state="merge", availa
     if not own:
         return ["node entry"]
     try:
-        _, changed = swarm.spec_changes(own[0]["Spec"], labels=labels,
-                                        labels_state=labels_state, availability=availability)
+        _dummy, changed = swarm.spec_changes(own[0]["Spec"], labels=labels,
+                                             labels_state=labels_state, availability=availability)
     except ValueError as exc:
         raise AnsibleFilterError(f"docker_swarm_labels: {exc}") from exc
     hostname = own[0]["Description"]["Hostname"]

@@ -20,8 +20,6 @@ import json
 import os
 from dataclasses import dataclass
 
-from ansible_collections.dockhand.docker.plugins.module_utils.files import atomic_write  # noqa: F401
-
 BOOL = "bool"
 INT = "int"
 STR = "str"
@@ -405,7 +403,7 @@ def _check_bip(key, value):
 def _check_hosts(key, value):
     errors = []
     for host in value:
-        scheme, sep, _ = host.partition("://")
+        scheme, sep, _dummy = host.partition("://")
         if not sep or scheme not in HOST_SCHEMES:
             schemes = ", ".join(f"{s}://" for s in HOST_SCHEMES)
             errors.append(f"'{key}' entry {host!r} must start with one of {schemes} "
@@ -764,7 +762,7 @@ def overriding_dropins(unit_texts, own_path: str) -> list[str]:
     own_name, own_real = os.path.basename(own_path), os.path.realpath(own_path)
     return [path for path, text in unit_texts[1:]
             if os.path.basename(path) > own_name and os.path.realpath(path) != own_real
-            and any(s == "Service" and k == "ExecStart" for s, k, _ in _unit_assignments(text))]
+            and any(s == "Service" and k == "ExecStart" for s, k, _v in _unit_assignments(text))]
 
 
 @dataclass
@@ -859,7 +857,7 @@ def conflicts(argv: list[str], config: dict) -> list[tuple[str, str]]:
     keys = _config_keys(config)
     found = []
     for arg in _parse_argv(argv):
-        for flag, _, _ in arg.flags:
+        for flag, _value, _attached in arg.flags:
             key = FLAG_TO_KEY.get(flag)
             if key in keys and key not in MERGED_WITH_FLAGS and (flag, key) not in found:
                 found.append((flag, key))
@@ -870,7 +868,7 @@ def config_file_flag(argv: list[str]) -> str | None:
     """The --config-file the command line passes, if any (dockerd then ignores daemon.json)."""
     value = None
     for arg in _parse_argv(argv):
-        for flag, flag_value, _ in arg.flags:
+        for flag, flag_value, _dummy in arg.flags:
             if flag == "--config-file":
                 value = flag_value
     return value
@@ -897,7 +895,7 @@ def dropin_content(argv: list[str], conflicting) -> str | None:
     """A drop-in that reruns ``argv`` without the conflicting flags; None when none conflict."""
     if not conflicting:
         return None
-    dropped = {flag for flag, _ in conflicting}
+    dropped = {flag for flag, _dummy in conflicting}
     start = _skip_exec_prefix(argv)
     words = list(argv[:start])
     for arg in _parse_argv(argv):
@@ -912,9 +910,3 @@ def dropin_content(argv: list[str], conflicting) -> str | None:
         "ExecStart=\n"
         f"ExecStart={' '.join(words)}\n"
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Files
-# ---------------------------------------------------------------------------------------------
-

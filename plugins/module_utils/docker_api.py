@@ -180,7 +180,7 @@ class EngineClient:
     def stream(self, method, path, params=None, body=None, headers=None, timeout=None):
         """Every message of a JSON-lines answer; EngineError on the first error message."""
         conn, response = self._open(method, path, params, body, headers,
-                                     timeout or max(self.timeout, STREAM_TIMEOUT))
+                                    timeout or max(self.timeout, STREAM_TIMEOUT))
         decoder = json.JSONDecoder()
         utf8 = codecs.getincrementaldecoder("utf-8")("replace")
         messages, buffer = [], ""

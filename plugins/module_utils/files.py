@@ -88,4 +88,3 @@ def read_text(path: str) -> str | None:
     with contextlib.suppress(FileNotFoundError), open(path, encoding="utf-8") as handle:
         return handle.read()
     return None
-

@@ -39,7 +39,7 @@ def parse_show(units: list[str], text: str) -> dict[str, dict[str, str]]:
             if blocks[-1]:
                 blocks.append({})
             continue
-        key, _, value = line.partition("=")
+        key, _dummy, value = line.partition("=")
         blocks[-1][key] = value
     blocks = [b for b in blocks if b]
     if len(blocks) != len(units):

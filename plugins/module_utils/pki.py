@@ -27,6 +27,7 @@ import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Optional
 
 from ansible_collections.dockhand.docker.plugins.module_utils import controller_deps
 from ansible_collections.dockhand.docker.plugins.module_utils.files import read_bytes
@@ -60,7 +61,7 @@ _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
 Codec = Callable[[bytes], bytes]
-KeySpec = tuple[str, int | None]
+KeySpec = tuple[str, Optional[int]]
 
 
 class PkiError(Exception):
@@ -191,7 +192,7 @@ def covers(name: str, dns_names: Sequence[str] | None, ip_addresses: Sequence[st
     if ip is not None:
         return any(_as_ip(str(a)) == ip for a in ip_addresses or ())
     host = host.lower().rstrip(".")
-    first, _, rest = host.partition(".")
+    first, _dummy, rest = host.partition(".")
     for pattern in (str(p).lower() for p in dns_names or ()):
         if pattern == host or (pattern.startswith("*.") and first and rest == pattern[2:]):
             return True
@@ -419,7 +420,7 @@ def ensure_ca(pki_dir: str, name: str, common_name: str, key_type: str, key_size
     _check_file_name(name, "name")
     spec = _key_spec(key_type, key_size)
     _check_validity(validity_days, renew_before_days)
-    crt_path, key_path, _ = _paths(pki_dir, name)
+    crt_path, key_path, _dummy = _paths(pki_dir, name)
 
     def build(key) -> x509.Certificate:
         subject = _name(common_name)
@@ -484,7 +485,7 @@ def ensure_cert(pki_dir: str, name: str, ca_name: str, common_name: str | None,
     sans = _wanted_sans(dns_names, ip_addresses)
     common_name = common_name or str(sans[0].value)
     crt_path, key_path, chain_path = _paths(pki_dir, name)
-    ca_crt_path, ca_key_path, _ = _paths(pki_dir, ca_name)
+    ca_crt_path, ca_key_path, _dummy = _paths(pki_dir, ca_name)
 
     with _locked(pki_dir, create=not check):
         ca_cert = _read_cert(ca_crt_path)
@@ -535,7 +536,7 @@ def ensure_cert(pki_dir: str, name: str, ca_name: str, common_name: str | None,
             if not out.changed:
                 out = _Outcome(True, "chain file updated", out.cert, out.key)
 
-    serial, not_after, _ = _facts(out.cert)
+    serial, not_after, _dummy = _facts(out.cert)
     return CertResult(out.changed, _pem(out.cert) if out.cert else None,
                       _key_pem(out.key).decode() if out.key else None, chain, serial, not_after,
                       out.reason, ca_cert.fingerprint(hashes.SHA256()).hex(),

@@ -39,7 +39,7 @@ def ensure_secret(pki_dir: str, name: str, length: int,
         stored = read_bytes(path)
         if stored is not None:
             return decrypt(stored).decode().strip(), False
-        value = "".join(secrets.choice(ALPHABET) for _ in range(length))
+        value = "".join(secrets.choice(ALPHABET) for _dummy in range(length))
         data = (value + "\n").encode()
         pki._write(path, encrypt(data) if encrypt else data, 0o600)
         return value, True

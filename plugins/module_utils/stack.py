@@ -57,7 +57,7 @@ def long_port(entry, mode):
 
 
 def _range(text):
-    first, _, last = text.partition("-")
+    first, _dummy, last = text.partition("-")
     first, last = int(first), int(last or first)
     if last < first:
         raise ValueError(f"port range {text!r} runs backwards")

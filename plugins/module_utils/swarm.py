@@ -292,7 +292,7 @@ def certificate_organization(pem):
         der = base64.b64decode("".join(match.group(1).split()), validate=True)
     except ValueError as exc:
         raise ValueError(f"bad base64 in the certificate: {exc}") from None
-    _, start, end = _single(der, 0, len(der), 0x30)                 # Certificate
+    _dummy, start, end = _single(der, 0, len(der), 0x30)                 # Certificate
     tbs = next(_der_items(der, start, end))                          # TBSCertificate
     if tbs[0] != 0x30:
         raise ValueError("unexpected DER structure")
@@ -301,11 +301,11 @@ def certificate_organization(pem):
         fields = fields[1:]
     if len(fields) < 5:
         raise ValueError("unexpected DER structure")
-    _, subject_start, subject_end = fields[4]            # serial, signature, issuer, validity
+    _dummy, subject_start, subject_end = fields[4]            # serial, signature, issuer, validity
     for set_tag, set_start, set_end in _der_items(der, subject_start, subject_end):
         if set_tag != 0x31:
             continue
-        for _, pair_start, pair_end in _der_items(der, set_start, set_end):
+        for _dummy, pair_start, pair_end in _der_items(der, set_start, set_end):
             parts = list(_der_items(der, pair_start, pair_end))
             if (len(parts) == 2 and parts[0][0] == 0x06
                     and der[parts[0][1]:parts[0][2]] == _OID_ORGANIZATION):

@@ -163,7 +163,7 @@ notes:
 seealso:
   - module: dockhand.docker.docker_image_load
 author:
-  - dockhand contributors
+  - dockhand engineers (@dockhand)
 """
 
 EXAMPLES = r"""
@@ -359,7 +359,7 @@ def mount_text(kind, source, target, read_only):
 
 
 def parse_tmpfs(spec):
-    path, _, options = str(spec).partition(":")
+    path, _dummy, options = str(spec).partition(":")
     if not path.startswith("/"):
         raise ValueError(f"tmpfs: {spec!r} is not /PATH[:OPTIONS]")
     return os.path.normpath(path), options
@@ -453,7 +453,7 @@ def merged_healthcheck(image_config, ours):
 def env_map(entries):
     result = {}
     for entry in entries or []:
-        key, _, value = entry.partition("=")
+        key, _dummy, value = entry.partition("=")
         result[key] = value
     return result
 

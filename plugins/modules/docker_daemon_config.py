@@ -111,6 +111,8 @@ attributes:
     support: full
   async:
     support: none
+  bypass_host_loop:
+    support: none
   diff_mode:
     support: full
 notes:
@@ -125,7 +127,7 @@ seealso:
     description: The reference list of daemon.json options and of the ones a reload applies.
     link: https://docs.docker.com/reference/cli/dockerd/#daemon-configuration-file
 author:
-  - dockhand contributors
+  - dockhand engineers (@dockhand)
 """
 
 EXAMPLES = r"""
@@ -232,7 +234,7 @@ import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockhand.docker.plugins.module_utils import daemon_json
-from ansible_collections.dockhand.docker.plugins.module_utils.files import read_bytes
+from ansible_collections.dockhand.docker.plugins.module_utils.files import atomic_write, read_bytes
 
 
 class DaemonConfigManager:
@@ -308,7 +310,7 @@ class DaemonConfigManager:
                 os.unlink(path)
             else:
                 self._ensure_dir(path)
-                daemon_json.atomic_write(path, content, mode)
+                atomic_write(path, content, mode)
         except OSError as exc:
             self.module.fail_json(msg=f"cannot write {path}: {exc}")
         return backup
@@ -430,6 +432,8 @@ def main():
             unit_search_roots=dict(type="list", elements="path", default=["/"]),
             mode=dict(type="raw", default="0644"),
             options_name=dict(type="str", default="options"),
+            # Acted on by the action plugin, which never runs the module when it is true.
+            validate_only=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )

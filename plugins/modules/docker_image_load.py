@@ -33,7 +33,7 @@ notes:
 seealso:
   - module: dockhand.docker.docker_container
 author:
-  - dockhand contributors
+  - dockhand engineers (@dockhand)
 """
 
 EXAMPLES = r"""

@@ -77,7 +77,7 @@ attributes:
   diff_mode:
     support: full
 author:
-  - dockhand contributors
+  - dockhand engineers (@dockhand)
 """
 
 EXAMPLES = r"""

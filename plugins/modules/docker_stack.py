@@ -73,7 +73,6 @@ options:
         description: Password.
         type: str
         required: true
-        no_log: true
   resolve_image:
     description: Whether the manager pins each image to its digest in the registry.
     type: str
@@ -119,7 +118,7 @@ seealso:
   - module: dockhand.docker.docker_swarm_node
   - module: dockhand.docker.docker_network
 author:
-  - dockhand contributors
+  - dockhand engineers (@dockhand)
 """
 
 EXAMPLES = r"""

@@ -27,7 +27,7 @@ attributes:
 seealso:
   - module: dockhand.docker.docker_swarm_node
 author:
-  - dockhand contributors
+  - dockhand engineers (@dockhand)
 """
 
 EXAMPLES = r"""

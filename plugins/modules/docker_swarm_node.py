@@ -71,7 +71,6 @@ options:
         description: The join token. Never shown.
         type: str
         required: true
-        no_log: true
   cluster_id:
     description:
       - ID of the swarm this engine must be in. When it is in another, the module fails
@@ -170,7 +169,7 @@ notes:
 seealso:
   - module: dockhand.docker.docker_container
 author:
-  - dockhand contributors
+  - dockhand engineers (@dockhand)
 """
 
 EXAMPLES = r"""
@@ -492,8 +491,8 @@ class SwarmNode:
         if role is None:
             return
         node = {"Spec": {"Role": role, "Labels": {}, "Availability": "active"}}
-        _, changed = spec_changes(node["Spec"], self.params["role"], self.params["labels"],
-                                  self.params["labels_state"], self.params["availability"])
+        _dummy, changed = spec_changes(node["Spec"], self.params["role"], self.params["labels"],
+                                       self.params["labels_state"], self.params["availability"])
         self.actions.extend(change_actions(node, changed))
 
     # -- on a manager ----------------------------------------------------------------------
@@ -537,7 +536,7 @@ class SwarmNode:
                 nodes = None
         self.node = node_summary(target)
         if nodes is not None:
-            cluster_id, _ = self.cluster_id_of(info)
+            cluster_id, _dummy = self.cluster_id_of(info)
             self.swarm = swarm_summary(cluster_id, nodes)
         if params["return_join_tokens"]:
             tokens = self.call("read the join tokens", self.client.get, "/swarm")

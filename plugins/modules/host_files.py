@@ -57,7 +57,10 @@ options:
     elements: dict
     default: []
     suboptions:
-      path: {description: Path of the file, which must exist., type: path, required: true}
+      path:
+        description: Path of the file, which must exist.
+        type: path
+        required: true
       marker: {description: Text after BEGIN/END., type: str, required: true}
       block: {description: Lines of the block; empty removes it., type: str, required: true}
 attributes:
@@ -67,7 +70,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - dockhand.docker.host
 author:
-  - dockhand contributors
+  - dockhand engineers (@dockhand)
 """
 
 EXAMPLES = r"""
@@ -196,7 +199,8 @@ def main():
         argument_spec=dict(
             directories=dict(type="list", elements="dict", default=[], options=DIR_SPEC),
             files=dict(type="list", elements="dict", default=[], options=FILE_SPEC),
-            secret_files=dict(type="list", elements="dict", default=[],
+            # The paths are shown; the content sub-option is the secret.
+            secret_files=dict(type="list", elements="dict", default=[], no_log=False,
                               options=SECRET_FILE_SPEC),
             absent=dict(type="list", elements="path", default=[]),
             blocks=dict(type="list", elements="dict", default=[], options=dict(

@@ -25,14 +25,13 @@ options:
     elements: str
     default: []
 attributes:
-  check_mode:
-    support: full
   diff_mode:
     support: none
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - dockhand.docker.host
 author:
-  - dockhand contributors
+  - dockhand engineers (@dockhand)
 """
 
 EXAMPLES = r"""

@@ -70,11 +70,13 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
   - dockhand.docker.pki
 seealso:
   - module: dockhand.docker.pki_ca
 author:
-  - dockhand contributors
+  - dockhand engineers (@dockhand)
 """
 
 EXAMPLES = r"""
@@ -143,8 +145,3 @@ reason:
   returned: always
   type: str
 """
-
-if __name__ == "__main__":
-    from ansible_collections.dockhand.docker.plugins.module_utils.controller_only import refuse
-
-    refuse("pki_cert")

@@ -93,7 +93,7 @@ notes:
 seealso:
   - module: dockhand.docker.docker_container
 author:
-  - dockhand contributors
+  - dockhand engineers (@dockhand)
 """
 
 EXAMPLES = r"""
@@ -271,8 +271,8 @@ class Unit:
         self.podman("rm", "--force", "--ignore", stand_in)
         self.podman("create", *run_args(stand_in, spec))
         try:
-            _, out, _ = self.podman("generate", "systemd", "--new", "--no-header", "--name",
-                                    stand_in)
+            _rc, out, _err = self.podman("generate", "systemd", "--new", "--no-header", "--name",
+                                         stand_in)
         finally:
             self.podman("rm", "--force", "--ignore", stand_in, check=False)
         return out.replace(stand_in, self.name)
@@ -284,8 +284,8 @@ class Unit:
 
     def steady(self, unit):
         """Active, and not restarted by systemd since this start (which reset NRestarts)."""
-        _, out, _ = self.systemctl("show", "--property=ActiveState", "--property=NRestarts",
-                                   unit, check=False)
+        _rc, out, _err = self.systemctl("show", "--property=ActiveState", "--property=NRestarts",
+                                        unit, check=False)
         props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
         return props.get("ActiveState") == "active" and props.get("NRestarts", "0") == "0"
 

@@ -551,28 +551,6 @@ def test_config_file_flag():
 
 
 # ---------------------------------------------------------------------------------------------
-# atomic_write
-# ---------------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize(("content", "mode"), [("{}\n", 0o644), (b'{"debug": true}\n', 0o600)])
-def test_atomic_write(tmp_path, content, mode):
-    target = tmp_path / "daemon.json"
-    target.write_text("old")
-    dj.atomic_write(str(target), content, mode)
-    expected = content.encode() if isinstance(content, str) else content
-    assert target.read_bytes() == expected
-    assert stat.S_IMODE(target.stat().st_mode) == mode
-    assert os.listdir(tmp_path) == ["daemon.json"]
-
-
-def test_atomic_write_leaves_no_temp_file_when_it_fails(tmp_path):
-    (tmp_path / "daemon.json").mkdir()
-    with pytest.raises(OSError):
-        dj.atomic_write(str(tmp_path / "daemon.json"), "{}\n")
-    assert os.listdir(tmp_path) == ["daemon.json"]
-
-
-# ---------------------------------------------------------------------------------------------
 # The module, run for real
 # ---------------------------------------------------------------------------------------------
 

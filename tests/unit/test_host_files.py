@@ -6,7 +6,7 @@ import os
 import stat
 
 import pytest
-from ansible_collections.dockhand.docker.plugins.module_utils.files import with_block
+from ansible_collections.dockhand.docker.plugins.module_utils.files import atomic_write, with_block
 from moduletools import run_module
 
 
@@ -22,6 +22,24 @@ from moduletools import run_module
 def test_managed_block(text, block, expected):
     assert with_block(text, "m", block) == expected
     assert with_block(expected, "m", block) == expected
+
+
+@pytest.mark.parametrize(("content", "mode"), [("{}\n", 0o644), (b'{"debug": true}\n', 0o600)])
+def test_atomic_write(tmp_path, content, mode):
+    target = tmp_path / "daemon.json"
+    target.write_text("old")
+    atomic_write(str(target), content, mode)
+    expected = content.encode() if isinstance(content, str) else content
+    assert target.read_bytes() == expected
+    assert stat.S_IMODE(target.stat().st_mode) == mode
+    assert os.listdir(tmp_path) == ["daemon.json"]
+
+
+def test_atomic_write_leaves_no_temp_file_when_it_fails(tmp_path):
+    (tmp_path / "daemon.json").mkdir()
+    with pytest.raises(OSError):
+        atomic_write(str(tmp_path / "daemon.json"), "{}\n")
+    assert os.listdir(tmp_path) == ["daemon.json"]
 
 
 def test_files_directories_secrets_absent_and_blocks(tmp_path):
