@@ -60,7 +60,7 @@ sanity: venv
 unit: venv
 	pytest -q -n 2 tests/unit
 
-engine: venv
+engine: venv docker
 	pytest -q tests/engine
 
 integration: lab-up

@@ -3,7 +3,8 @@
 The daemon gets its own data root, exec root (so its own containerd), socket and config file,
 its own bridge (never docker0), no iptables rules and no userland proxy: it can run next to
 the host's Docker without touching it or the host's ports. It needs root and a dockerd binary;
-without them the tests skip. DOCKHAND_TEST_DOCKER_SOCK=/path/to/docker.sock uses an already running
+without them the tests skip, or fail under CI=true, where a skipped engine test would pass a
+run that proved nothing. DOCKHAND_TEST_DOCKER_SOCK=/path/to/docker.sock uses an already running
 daemon instead (never point it at a Docker that matters: the tests create and remove
 containers, images, networks and volumes named dh-test-*).
 
@@ -36,7 +37,13 @@ from ansible_collections.dockhand.docker.plugins.module_utils.docker_api import 
     EngineError,
     NotFound,
 )
-from enginetools import Modules, image_config, rootfs_layer, save_archive  # noqa: E402
+from enginetools import (  # noqa: E402
+    Modules,
+    cannot_run,
+    image_config,
+    rootfs_layer,
+    save_archive,
+)
 
 SOCKET_ENV = "DOCKHAND_TEST_DOCKER_SOCK"
 # The isolated dockerd's own bridge, on an address range the project owns.
@@ -47,6 +54,7 @@ TEST_BRIDGE_CIDR = "172.29.78.1/24"
 # ---------------------------------------------------------------------------------------------
 # The daemon
 # ---------------------------------------------------------------------------------------------
+
 
 def _mounts_under(path):
     found = []
@@ -85,12 +93,12 @@ def docker_socket():
         return
     dockerd = shutil.which("dockerd")
     if dockerd is None:
-        pytest.skip("dockerd is not installed; the engine tests run an isolated one "
+        cannot_run("dockerd is not installed; the engine tests run an isolated one "
                     f"(or set {SOCKET_ENV})")
     if os.geteuid() != 0:
-        pytest.skip(f"running an isolated dockerd needs root (or set {SOCKET_ENV})")
+        cannot_run(f"running an isolated dockerd needs root (or set {SOCKET_ENV})")
     if shutil.which("ldd") is None:
-        pytest.skip("ldd is needed to build the test image from the host's binaries")
+        cannot_run("ldd is needed to build the test image from the host's binaries")
 
     # A bridge of our own: dockerd started with `--bridge none` deletes the host's docker0
     # (moby removes the default bridge interface when the bridge is disabled).

@@ -20,6 +20,7 @@ from ansible_collections.dockhand.docker.plugins.module_utils.docker_api import 
     EngineError,
     NotFound,
 )
+from enginetools import cannot_run
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULE = "docker_swarm_node"
@@ -65,7 +66,7 @@ def engine(client):
     and removed at the end.
     """
     if local_state(client) != "inactive":
-        pytest.skip("the daemon is in a swarm already, which these tests would leave")
+        cannot_run("the daemon is in a swarm already, which these tests would leave")
     created = False
     try:
         client.post("/networks/create", body={
