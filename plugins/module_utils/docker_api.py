@@ -10,7 +10,6 @@ answer with a stream of JSON messages, and the few lookups the modules share.
 
 from __future__ import annotations
 
-import base64
 import codecs
 import contextlib
 import http.client
@@ -18,6 +17,8 @@ import json
 import os
 import socket
 from urllib.parse import quote, urlencode
+
+from ansible_collections.dockhand.docker.plugins.module_utils.base import version_tuple
 
 # The newest API version whose behaviour the modules are written against. Daemons that no
 # longer accept it (MinAPIVersion above it) are spoken to in their oldest version instead.
@@ -53,16 +54,6 @@ class UnixHTTPConnection(http.client.HTTPConnection):
             sock.close()
             raise
         self.sock = sock
-
-
-def version_tuple(version):
-    return tuple(int(part) for part in str(version).split("."))
-
-
-def registry_auth_header(username, password, serveraddress):
-    """The X-Registry-Auth value: base64url of the JSON auth config."""
-    payload = {"username": username, "password": password, "serveraddress": serveraddress}
-    return base64.urlsafe_b64encode(json.dumps(payload).encode("utf-8")).decode("ascii")
 
 
 def name_in_path(name):
@@ -171,9 +162,6 @@ class EngineClient:
     def post(self, path, params=None, body=None, **kwargs):
         return self.request("POST", path, params=params, body=body, **kwargs)
 
-    def put(self, path, params=None, body=None, **kwargs):
-        return self.request("PUT", path, params=params, body=body, **kwargs)
-
     def delete(self, path, params=None, **kwargs):
         return self.request("DELETE", path, params=params, **kwargs)
 
@@ -217,27 +205,6 @@ class EngineClient:
         """POST /images/load, streaming an open ``docker save`` tarball (gzip is fine)."""
         return self.stream("POST", "/images/load", params={"quiet": False}, body=fileobj,
                            headers={"Content-Type": "application/x-tar"}, timeout=timeout)
-
-    def pull_image(self, name, tag=None, auth=None, timeout=None):
-        headers = {"X-Registry-Auth": auth} if auth else None
-        return self.stream("POST", "/images/create", params={"fromImage": name, "tag": tag},
-                           headers=headers, timeout=timeout)
-
-    def push_image(self, name, tag=None, auth=None, timeout=None):
-        # Without the header the daemon looks for the auth config in the (empty) body and fails.
-        headers = {"X-Registry-Auth": auth or registry_auth_header(None, None, None)}
-        return self.stream("POST", f"/images/{name_in_path(name)}/push", params={"tag": tag},
-                           headers=headers, timeout=timeout)
-
-    def build(self, context, params=None, registry_config=None, timeout=None):
-        """POST /build with an open tar of the build context; registry_config maps
-        registry -> {username, password}."""
-        headers = {"Content-Type": "application/x-tar"}
-        if registry_config:
-            headers["X-Registry-Config"] = base64.urlsafe_b64encode(
-                json.dumps(registry_config).encode("utf-8")).decode("ascii")
-        return self.stream("POST", "/build", params=params, body=context, headers=headers,
-                           timeout=timeout)
 
     # -- lookups ---------------------------------------------------------------------------
 

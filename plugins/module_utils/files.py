@@ -3,31 +3,48 @@
 """Files on a host: reading one that may be absent, atomic replacement, and managed blocks
 in shared files.
 
-Standard library only; used by docker_daemon_config, host_files, host_state and pki.
+Standard library only; every module that writes a file writes it with atomic_write, and
+the controller's PKI does too.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import tempfile
 
 
-def atomic_write(path: str, content: str | bytes, mode: int = 0o644) -> None:
-    """Replace ``path`` so readers see the old or the new file, never a partial one."""
+def atomic_write(path: str, content: str | bytes, mode: int = 0o644, module=None,
+                 unsafe_writes: bool = False) -> None:
+    """Replace ``path`` so readers see the old or the new file, never a partial one, and a
+    crash leaves one of the two on disk (file and directory are fsynced).
+
+    With ``module`` (every module passes its own) the file is moved into place by
+    ``module.atomic_move``, which keeps an existing file's owner and SELinux context and
+    gives a new one the default context; ``unsafe_writes`` lets it rewrite in place a file
+    that cannot be renamed over, such as a bind-mounted /etc/hosts in a container. Without
+    a module (the controller's PKI files) it is a plain rename.
+    """
     data = content.encode("utf-8") if isinstance(content, str) else content
     directory = os.path.dirname(os.path.abspath(path))
-    # Same directory, so os.replace is a rename within one filesystem and therefore atomic.
+    # Same directory, so the rename stays within one filesystem and is atomic.
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
                                dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        if module is None or not os.path.exists(path):
+            os.replace(tmp, path)
+            if module is not None:
+                module.set_default_selinux_context(path, False)
+        else:
+            # atomic_move gives the new file the old one's mode: set the wanted mode first,
+            # so new content (a key) is never readable under an older, looser one.
+            os.chmod(path, mode)
+            module.atomic_move(tmp, path, unsafe_writes=unsafe_writes)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -38,27 +55,6 @@ def atomic_write(path: str, content: str | bytes, mode: int = 0o644) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-
-
-def write_in_place(path: str, content: str | bytes) -> None:
-    """For files that cannot be replaced by a rename (a bind-mounted /etc/hosts in a
-    container answers EBUSY): truncate and write, as Ansible's unsafe_writes does."""
-    data = content.encode("utf-8") if isinstance(content, str) else content
-    with open(path, "r+b") as handle:
-        handle.seek(0)
-        handle.write(data)
-        handle.truncate()
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def replace_file(path: str, content: str | bytes, mode: int) -> None:
-    try:
-        atomic_write(path, content, mode)
-    except OSError as exc:
-        if exc.errno not in (errno.EBUSY, errno.EXDEV) or not os.path.exists(path):
-            raise
-        write_in_place(path, content)
 
 
 def with_block(text: str, marker: str, block: str) -> str:

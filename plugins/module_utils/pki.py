@@ -24,13 +24,12 @@ import fcntl
 import ipaddress
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Optional
 
 from ansible_collections.dockhand.docker.plugins.module_utils import controller_deps
-from ansible_collections.dockhand.docker.plugins.module_utils.files import read_bytes
+from ansible_collections.dockhand.docker.plugins.module_utils.files import atomic_write, read_bytes
 
 try:
     from cryptography import x509
@@ -277,22 +276,6 @@ def _locked(pki_dir: str, create: bool) -> Iterator[None]:
         yield
 
 
-def _write(path: str, data: bytes, mode: int) -> None:
-    # A reader (or a crash) never sees half a key: write aside, then rename over.
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def _read_cert(path: str) -> x509.Certificate | None:
     data = read_bytes(path)
     if data is None:
@@ -391,12 +374,12 @@ def _ensure_pair(crt_path: str, key_path: str, spec: KeySpec, renew_before_days:
         key = _new_key(spec)
         cert = build(key)
         # Key first: a crash in between leaves a mismatch that the next run repairs.
-        _write(key_path, _stored_key(key, encrypt), 0o600)
-        _write(crt_path, _pem(cert).encode(), 0o644)
+        atomic_write(key_path, _stored_key(key, encrypt), 0o600)
+        atomic_write(crt_path, _pem(cert).encode(), 0o644)
         return _Outcome(True, reason, cert, key)
     if not at_rest_ok:
         if not check:
-            _write(key_path, _stored_key(key, encrypt), 0o600)
+            atomic_write(key_path, _stored_key(key, encrypt), 0o600)
         return _Outcome(True, "key encrypted at rest" if encrypt else "key decrypted at rest",
                         cert, key)
     return _Outcome(False, "up to date", cert, key)
@@ -532,7 +515,7 @@ def ensure_cert(pki_dir: str, name: str, ca_name: str, common_name: str | None,
         chain = _pem(out.cert) + _pem(ca_cert) if out.cert else None
         if chain and (read_bytes(chain_path) or b"").decode(errors="replace") != chain:
             if not check:
-                _write(chain_path, chain.encode(), 0o644)
+                atomic_write(chain_path, chain.encode(), 0o644)
             if not out.changed:
                 out = _Outcome(True, "chain file updated", out.cert, out.key)
 

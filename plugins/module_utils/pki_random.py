@@ -13,7 +13,7 @@ import string
 from collections.abc import Callable
 
 from ansible_collections.dockhand.docker.plugins.module_utils import pki
-from ansible_collections.dockhand.docker.plugins.module_utils.files import read_bytes
+from ansible_collections.dockhand.docker.plugins.module_utils.files import atomic_write, read_bytes
 
 ALPHABET = string.ascii_letters + string.digits
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -41,5 +41,5 @@ def ensure_secret(pki_dir: str, name: str, length: int,
             return decrypt(stored).decode().strip(), False
         value = "".join(secrets.choice(ALPHABET) for _dummy in range(length))
         data = (value + "\n").encode()
-        pki._write(path, encrypt(data) if encrypt else data, 0o600)
+        atomic_write(path, encrypt(data) if encrypt else data, 0o600)
         return value, True

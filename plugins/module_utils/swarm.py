@@ -115,16 +115,6 @@ def wanted_labels(current, labels, labels_state="merge"):
     return result
 
 
-def label_changes(before, after):
-    """Sorted 'key' names added, changed or removed between two label maps."""
-    before, after = before or {}, after or {}
-    return sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
-
-
-# ---------------------------------------------------------------------------------------------
-# Nodes and the swarm
-# ---------------------------------------------------------------------------------------------
-
 def version_index(obj):
     """The ``Version.Index`` an update of a swarm object must quote (optimistic locking)."""
     try:

@@ -228,6 +228,11 @@ import re
 import shlex
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockhand.docker.plugins.module_utils.base import (
+    ModuleRun,
+    differences,
+    hidden_values,
+)
 from ansible_collections.dockhand.docker.plugins.module_utils.docker_api import (
     EngineClient,
     EngineError,
@@ -236,7 +241,6 @@ from ansible_collections.dockhand.docker.plugins.module_utils.docker_api import 
 )
 
 REDACTED = "********"
-NO_LOG_PLACEHOLDER = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
 MISSING_IMAGE = ("image {} is not on this host: load it first "
                  "(docker_image_load / docker_registry_preload)")
 
@@ -543,11 +547,6 @@ def current_state(container):
     }
 
 
-def differences(wanted, current):
-    """Names of the wanted fields the container does not have."""
-    return sorted(key for key, value in wanted.items() if current.get(key) != value)
-
-
 def redact_env_pair(before, after):
     """Env maps for the diff with the values hidden, marking which ones change."""
     shown_before = dict.fromkeys(before, REDACTED)
@@ -653,28 +652,20 @@ _VERBS = {"stopped": "stop", "removed": "remove", "created": "create", "started"
           "restarted": "restart"}
 
 
-class ContainerManager:
+class ContainerManager(ModuleRun):
+    # Env values are hidden by the module itself (see main).
+    hidden = (("env", "*"),)
+
     def __init__(self, module, client):
-        self.module = module
-        self.params = module.params
+        super().__init__(module)
         self.client = client
-        self.actions = []
         self.differences = []
         self.diff = {"before": {}, "after": {}}
-
-    def fail(self, msg, **kwargs):
-        self.module.fail_json(msg=msg, invocation=invocation(self.module), **kwargs)
-
-    def call(self, what, function, *args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except EngineError as exc:
-            self.fail(f"cannot {what}: {exc.message}", status=exc.status, actions=self.actions)
 
     def do(self, action, function, *args):
         """Record ``action`` and, unless in check mode, run it."""
         self.actions.append(action)
-        if self.module.check_mode:
+        if self.check:
             return None
         return self.call(f"{_VERBS[action]} container {self.params['name']}", function, *args)
 
@@ -740,7 +731,7 @@ class ContainerManager:
             if container:
                 self.do("removed", self._remove, container)
             self._record_diff({}, {}, before_state, state)
-            return container if self.module.check_mode else None
+            return container if self.check else None
 
         image = self.call(f"inspect image {spec['image']}", self.client.image, spec["image"])
         if image is None:
@@ -759,7 +750,7 @@ class ContainerManager:
         wanted = wanted_state(spec, image)
         current = current_state(container) if container else {}
         if container:
-            self.differences = differences(wanted, current)
+            self.differences = differences(current, wanted)
         self._record_diff(wanted, current, before_state, state)
 
         cid = container["Id"] if container else None
@@ -779,7 +770,7 @@ class ContainerManager:
         elif state == "stopped" and running:
             self.do("stopped", self._stop, container)
 
-        if self.module.check_mode:
+        if self.check:
             return container
         return self.call(f"inspect container {name}", self.client.container, cid)
 
@@ -793,14 +784,6 @@ class ContainerManager:
         if self.module._diff:
             result["diff"] = self.diff
         return result
-
-
-def invocation(module):
-    """module_args as Ansible reports them, env values hidden (see main)."""
-    args = dict(module.params)
-    if args.get("env"):
-        args["env"] = dict.fromkeys(args["env"], NO_LOG_PLACEHOLDER)
-    return {"module_args": args}
 
 
 def main():
@@ -842,11 +825,11 @@ def main():
     # strings: an env value such as "1" would turn every 1 of the container ID into ********.
     # The module hides env values itself (container, diff, invocation), so they are taken out
     # of the generic masking.
-    for value in (module.params.get("env") or {}).values():
-        module.no_log_values.discard(str(value))
+    for value in hidden_values(module.params, ContainerManager.hidden):
+        module.no_log_values.discard(value)
     manager = ContainerManager(module, EngineClient(module.params["socket"]))
     container = manager.run()
-    module.exit_json(invocation=invocation(module), **manager.results(container))
+    manager.exit(**manager.results(container))
 
 
 if __name__ == "__main__":

@@ -310,8 +310,9 @@ class DaemonConfigManager:
                 os.unlink(path)
             else:
                 self._ensure_dir(path)
-                atomic_write(path, content, mode)
-        except OSError as exc:
+                atomic_write(path, content, mode, module=self.module)
+        # atomic_move raises a bare Exception when it cannot replace the file.
+        except Exception as exc:
             self.module.fail_json(msg=f"cannot write {path}: {exc}")
         return backup
 

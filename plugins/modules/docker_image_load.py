@@ -74,9 +74,9 @@ images:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockhand.docker.plugins.module_utils.base import ModuleRun
 from ansible_collections.dockhand.docker.plugins.module_utils.docker_api import (
     EngineClient,
-    EngineError,
 )
 from ansible_collections.dockhand.docker.plugins.module_utils.image_archive import (
     plan,
@@ -92,32 +92,32 @@ def main():
         ),
         supports_check_mode=True,
     )
+    run = ModuleRun(module)
     path = module.params["path"]
     if not os.path.isfile(path):
-        module.fail_json(msg=f"{path} does not exist or is not a file")
+        run.fail(f"{path} does not exist or is not a file")
     try:
         images = read_manifest(path)
     except ValueError as exc:
-        module.fail_json(msg=str(exc))
+        run.fail(str(exc))
 
     client = EngineClient(module.params["socket"])
-    try:
-        rows = plan(images, client.image_id)
-        if any(row["loaded"] for row in rows) and not module.check_mode:
-            with open(path, "rb") as tarball:
-                client.load_image(tarball)
+    rows = run.call("list the engine's images", plan, images, client.image_id)
+    if any(row["loaded"] for row in rows):
+        run.actions.append(f"load {path}")
+        if not run.check:
+            try:
+                with open(path, "rb") as tarball:
+                    run.call(f"load {path}", client.load_image, tarball)
+            except OSError as exc:
+                run.fail(f"cannot read {path}: {exc}")
             wrong = [row["tag"] or row["id"] for row in rows
-                     if client.image_id(row["tag"] or row["id"]) != row["id"]]
+                     if run.call("inspect the loaded images", client.image_id,
+                                 row["tag"] or row["id"]) != row["id"]]
             if wrong:
-                module.fail_json(msg=f"the daemon loaded {path} but does not show "
-                                     f"{', '.join(wrong)} with the manifest's image ID",
-                                 images=rows)
-    except EngineError as exc:
-        module.fail_json(msg=f"cannot load {path}: {exc.message}", status=exc.status)
-    except OSError as exc:
-        module.fail_json(msg=f"cannot read {path}: {exc}")
-
-    module.exit_json(changed=any(row["loaded"] for row in rows), images=rows)
+                run.fail(f"the daemon loaded {path} but does not show {', '.join(wrong)} "
+                         "with the manifest's image ID", images=rows)
+    module.exit_json(changed=bool(run.actions), images=rows)
 
 
 if __name__ == "__main__":

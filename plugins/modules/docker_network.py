@@ -106,6 +106,7 @@ differences:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockhand.docker.plugins.module_utils.base import ModuleRun, differences
 from ansible_collections.dockhand.docker.plugins.module_utils.docker_api import (
     EngineClient,
     EngineError,
@@ -153,10 +154,6 @@ def current_network(found, wanted):
     }
 
 
-def differences(current, wanted):
-    return sorted(key for key in wanted if current.get(key) != wanted[key])
-
-
 def create_body(name, wanted):
     body = {
         "Name": name,
@@ -174,22 +171,11 @@ def create_body(name, wanted):
     return body
 
 
-class Network:
+class Network(ModuleRun):
     def __init__(self, module, client):
-        self.module = module
-        self.params = module.params
+        super().__init__(module)
         self.client = client
-        self.changed = False
         self.differences = []
-
-    def fail(self, msg, **kwargs):
-        self.module.fail_json(msg=msg, changed=self.changed, **kwargs)
-
-    def call(self, what, function, *args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except EngineError as exc:
-            self.fail(f"cannot {what}: {exc.message}", status=exc.status)
 
     def inspect(self):
         name = self.params["name"]
@@ -234,8 +220,8 @@ class Network:
             self.fail(f"network {self.params['name']} {why}, but it is in use by "
                       f"{', '.join(sorted(users))}: remove those first",
                       differences=self.differences)
-        self.changed = True
-        if not self.module.check_mode:
+        self.actions.append("removed")
+        if not self.check:
             self.call(f"remove network {self.params['name']}", self.client.delete,
                       f"/networks/{found['Id']}")
 
@@ -258,8 +244,8 @@ class Network:
                           "create it (when nothing uses it), or change the parameters",
                           differences=self.differences, before=before, after=wanted)
             self.remove(found, f"differs in {', '.join(self.differences)}")
-        self.changed = True
-        if self.module.check_mode:
+        self.actions.append("created")
+        if self.check:
             return before, wanted, None
         self.call(f"create network {name}", self.client.post, "/networks/create",
                   body=create_body(name, wanted))
@@ -288,13 +274,13 @@ def main():
     )
     network = Network(module, EngineClient(module.params["socket"]))
     before, after, found = network.run()
-    result = {"changed": network.changed, "differences": network.differences,
+    result = {"changed": bool(network.actions), "differences": network.differences,
               "network": found or {}}
     if module._diff:
         result["diff"] = {"before": before or {}, "after": after or {},
                           "before_header": f"network {module.params['name']} (before)",
                           "after_header": f"network {module.params['name']} (after)"}
-    module.exit_json(**result)
+    network.exit(**result)
 
 
 if __name__ == "__main__":

@@ -169,11 +169,11 @@ import base64
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockhand.docker.plugins.module_utils.base import ModuleRun
 from ansible_collections.dockhand.docker.plugins.module_utils.docker_api import (
     EngineClient,
     EngineError,
@@ -190,22 +190,11 @@ from ansible_collections.dockhand.docker.plugins.module_utils.stack import (
 POLL = 1.0
 
 
-class Stack:
+class Stack(ModuleRun):
     def __init__(self, module, client):
-        self.module = module
-        self.params = module.params
+        super().__init__(module, prefix=f"stack {module.params['name']}: ")
         self.client = client
         self.name = module.params["name"]
-        self.changed = False  # what a failure reports: whether the deploy itself ran
-
-    def fail(self, msg, **kwargs):
-        self.module.fail_json(msg=f"stack {self.name}: {msg}", changed=self.changed, **kwargs)
-
-    def call(self, what, function, *args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except EngineError as exc:
-            self.fail(f"cannot {what}: {exc.message}", status=exc.status)
 
     def services(self, status=False):
         filters = {"label": [f"{NAMESPACE_LABEL}={self.name}"]}
@@ -215,21 +204,18 @@ class Stack:
     # -- the docker CLI --------------------------------------------------------------------
 
     def cli(self, args, config_dir=None):
-        env = dict(os.environ)
-        env["DOCKER_HOST"] = f"unix://{self.params['socket']}"
+        env = {"DOCKER_HOST": f"unix://{self.params['socket']}"}
         if config_dir:
             env["DOCKER_CONFIG"] = config_dir
-        command = [self.params["docker_cli"], *args]
-        try:
-            proc = subprocess.run(command, capture_output=True, text=True, env=env,
-                                  check=False, timeout=max(self.params["wait_timeout"], 600))
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            self.fail(f"cannot run {' '.join(command[:3])}: {exc}")
-        if proc.returncode != 0:
-            self.fail(f"{' '.join(command[:3])} failed (rc={proc.returncode}): "
-                      f"{(proc.stderr or proc.stdout).strip()}", stdout=proc.stdout,
-                      stderr=proc.stderr)
-        return proc
+        docker = self.params["docker_cli"]
+        if os.sep not in docker:
+            docker = self.module.get_bin_path(docker, required=True)
+        command = [docker, *args]
+        rc, out, err = self.module.run_command(command, environ_update=env)
+        if rc != 0:
+            self.fail(f"{' '.join(command[:3])} failed (rc={rc}): {(err or out).strip()}",
+                      stdout=out, stderr=err)
+        return out
 
     def deploy(self, documents):
         workdir = tempfile.mkdtemp(prefix="dockhand-stack-")
@@ -335,15 +321,16 @@ class Stack:
         todo = plan(self.name, documents, digest, before, self.params["prune"])
         deploy = any(todo.values()) or self.params["always_deploy"]
         result = {"plan": todo, "digest": digest, "changed_services": [], "services": {}}
-        if self.module.check_mode:
+        if self.check:
             result["changed"] = any(todo.values())
             result["changed_services"] = sorted(name for names in todo.values() for name in names)
             return result, before
         if deploy:
             self.deploy(documents)
+            self.actions.append("deployed")
         after = self.services()
         result["changed_services"] = spec_changes(before, after)
-        result["changed"] = self.changed = bool(result["changed_services"])
+        result["changed"] = bool(result["changed_services"])
         if self.params["wait"]:
             result["services"] = self.wait()
         return result, before
@@ -353,9 +340,9 @@ class Stack:
         names = sorted(s["Spec"]["Name"] for s in before)
         result = {"plan": {"create": [], "update": [], "remove": names},
                   "changed_services": names, "services": {}, "changed": bool(names)}
-        if names and not self.module.check_mode:
+        if names and not self.check:
             self.cli(["stack", "rm", self.name])
-            self.changed = True
+            self.actions.append("removed")
             if self.params["wait"]:
                 self.wait_removed()
         return result, before
@@ -408,7 +395,7 @@ def main():
         result["diff"] = {"before": summary(before), "after": after,
                           "before_header": f"stack {module.params['name']} (before)",
                           "after_header": f"stack {module.params['name']} (after)"}
-    module.exit_json(**result)
+    stack.exit(**result)
 
 
 if __name__ == "__main__":

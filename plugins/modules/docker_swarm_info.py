@@ -96,6 +96,7 @@ swarm:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockhand.docker.plugins.module_utils.base import ModuleRun
 from ansible_collections.dockhand.docker.plugins.module_utils.docker_api import (
     EngineClient,
     EngineError,
@@ -154,11 +155,8 @@ def main():
         argument_spec=dict(socket=dict(type="path", default="/var/run/docker.sock")),
         supports_check_mode=True,
     )
-    try:
-        result = describe_settled(EngineClient(module.params["socket"]))
-    except EngineError as exc:
-        module.fail_json(msg=f"cannot read the engine's swarm state: {exc.message}",
-                         status=exc.status)
+    result = ModuleRun(module).call("read the engine's swarm state", describe_settled,
+                                    EngineClient(module.params["socket"]))
     module.exit_json(changed=False, **result)
 
 

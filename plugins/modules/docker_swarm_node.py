@@ -261,6 +261,7 @@ join_tokens:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockhand.docker.plugins.module_utils.base import ModuleRun, hidden_values
 from ansible_collections.dockhand.docker.plugins.module_utils.docker_api import (
     EngineClient,
     EngineError,
@@ -281,19 +282,18 @@ from ansible_collections.dockhand.docker.plugins.module_utils.swarm import (
     version_index,
 )
 
-NO_LOG_PLACEHOLDER = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
 # How often a node update is retried when another writer bumped the node's version.
 UPDATE_ATTEMPTS = 3
 QUORUM_HINT = "; set allow_quorum_loss: true to do it anyway"
 
 
-class SwarmNode:
+class SwarmNode(ModuleRun):
+    # The join token is hidden by the module itself (see main).
+    hidden = (("join", "token"),)
+
     def __init__(self, module, client):
-        self.module = module
-        self.params = module.params
+        super().__init__(module)
         self.client = client
-        self.check = module.check_mode
-        self.actions = []
         self.node = {}
         self.swarm = None
         self.join_tokens = None
@@ -301,23 +301,9 @@ class SwarmNode:
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def fail(self, msg, **kwargs):
-        self.module.fail_json(msg=msg, invocation=invocation(self.module), actions=self.actions,
-                              changed=bool(self.actions) and not self.check, **kwargs)
-
-    def call(self, what, function, *args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except EngineError as exc:
-            self.fail(f"cannot {what}: {exc.message}", status=exc.status)
-
     def info(self):
         info = self.call("read the daemon's info", self.client.get, "/info") or {}
         return info, info.get("Swarm") or {}
-
-    @staticmethod
-    def cluster_id_of(info):
-        return cluster_id_of(info)
 
     # -- joining and leaving ---------------------------------------------------------------
 
@@ -456,7 +442,7 @@ class SwarmNode:
                 return True
             self.fail("this engine is in no swarm: set init (to create one) or join")
         if wanted:
-            current, why = self.cluster_id_of(info)
+            current, why = cluster_id_of(info)
             if current is None:
                 self.fail(f"cannot tell whether this engine is in swarm {wanted}: {why}")
             if current != wanted:
@@ -479,7 +465,7 @@ class SwarmNode:
         wanted = self.params["cluster_id"]
         if not wanted:
             return
-        current, why = self.cluster_id_of(info)
+        current, why = cluster_id_of(info)
         if current != wanted:
             found = f"swarm {current}" if current else f"a swarm that cannot be told ({why})"
             self.fail(f"joined {found}, not swarm {wanted} (cluster_id): check join's "
@@ -536,7 +522,7 @@ class SwarmNode:
                 nodes = None
         self.node = node_summary(target)
         if nodes is not None:
-            cluster_id, _dummy = self.cluster_id_of(info)
+            cluster_id, _dummy = cluster_id_of(info)
             self.swarm = swarm_summary(cluster_id, nodes)
         if params["return_join_tokens"]:
             tokens = self.call("read the join tokens", self.client.get, "/swarm")
@@ -640,7 +626,7 @@ class SwarmNode:
     def run(self):
         info, swarm = self.info()
         before_state = swarm.get("LocalNodeState") or "inactive"
-        before_cluster = self.cluster_id_of(info)[0] if before_state == "active" else None
+        before_cluster = cluster_id_of(info)[0] if before_state == "active" else None
         if self.params["state"] == "absent" and self.params["node"]:
             self.remove_entry(swarm)
             return
@@ -668,7 +654,7 @@ class SwarmNode:
             self.manage(info, swarm)
         else:
             self.worker(info, swarm)
-        after_cluster = self.cluster_id_of(info)[0]
+        after_cluster = cluster_id_of(info)[0]
         self.diff["before"].update(swarm=before_state, cluster_id=before_cluster)
         self.diff["after"].update(swarm="active", cluster_id=after_cluster)
 
@@ -682,7 +668,7 @@ class SwarmNode:
         try:
             nodes = self.client.get("/nodes")
             self.node = node_summary(find_node(nodes, swarm.get("NodeID")))
-            self.swarm = swarm_summary(self.cluster_id_of(info)[0], nodes)
+            self.swarm = swarm_summary(cluster_id_of(info)[0], nodes)
         except (EngineError, LookupError):
             pass
 
@@ -716,14 +702,6 @@ def change_actions(node, changed):
         actions.append("demoted" if role == "manager" else "promoted")
     actions.extend(field for field in ("labels", "availability") if field in changed)
     return actions
-
-
-def invocation(module):
-    """module_args as Ansible reports them, the join token hidden (see main)."""
-    args = dict(module.params)
-    if args.get("join"):
-        args["join"] = {**args["join"], "token": NO_LOG_PLACEHOLDER}
-    return {"module_args": args}
 
 
 def main():
@@ -762,11 +740,12 @@ def main():
     # with it); Ansible would mask it there too. The module keeps the token out of everything
     # but join_tokens itself, and hides it in the invocation.
     if module.params["return_join_tokens"] and module.params["join"]:
-        module.no_log_values.discard(module.params["join"]["token"])
+        for value in hidden_values(module.params, SwarmNode.hidden):
+            module.no_log_values.discard(value)
     manager = SwarmNode(module, EngineClient(module.params["socket"],
                                              timeout=module.params["timeout"]))
     manager.run()
-    module.exit_json(invocation=invocation(module), **manager.results())
+    manager.exit(**manager.results())
 
 
 if __name__ == "__main__":

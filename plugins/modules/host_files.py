@@ -99,8 +99,8 @@ import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockhand.docker.plugins.module_utils.files import (
+    atomic_write,
     read_text,
-    replace_file,
     with_block,
 )
 
@@ -166,7 +166,8 @@ class HostFiles:
             self.diff.append({"before_header": path, "after_header": path,
                               "before": before or "", "after": content})
         if not self.check:
-            replace_file(path, content, self._mode(item))
+            atomic_write(path, content, self._mode(item), module=self.module,
+                         unsafe_writes=True)
             self._metadata(path, item)
         self.changed_paths.append(path)
 
@@ -190,7 +191,8 @@ class HostFiles:
         self.diff.append({"before_header": path, "after_header": path,
                           "before": before, "after": after})
         if not self.check:
-            replace_file(path, after, stat.S_IMODE(os.stat(path).st_mode))
+            atomic_write(path, after, stat.S_IMODE(os.stat(path).st_mode), module=self.module,
+                         unsafe_writes=True)
         self.changed_paths.append(path)
 
 

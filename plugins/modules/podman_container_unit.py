@@ -137,21 +137,14 @@ import json
 import os
 import pwd
 import shlex
-import shutil
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockhand.docker.plugins.module_utils.base import ModuleRun, version_tuple
+from ansible_collections.dockhand.docker.plugins.module_utils.files import atomic_write, read_text
 
 QUADLET_MIN = (4, 4)
 SPEC_MARK = "# dockhand-spec: "
-
-
-def version_tuple(text):
-    parts = []
-    for piece in text.split("-")[0].split("+")[0].split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits or 0))
-    return (*parts, 0, 0, 0)[:3]
 
 
 def spec_of(params):
@@ -212,13 +205,11 @@ def mark_of(text):
     return first[len(SPEC_MARK):].strip() if first.startswith(SPEC_MARK) else None
 
 
-class Unit:
+class Unit(ModuleRun):
     def __init__(self, module):
-        self.module = module
-        self.params = module.params
+        super().__init__(module)
         self.name = self.params["name"]
         self.uid = os.geteuid()
-        self.actions = []
         self.env = dict(os.environ)
         if self.uid != 0:
             runtime = self.env.setdefault("XDG_RUNTIME_DIR", f"/run/user/{self.uid}")
@@ -239,9 +230,6 @@ class Unit:
     def systemctl(self, *args, check=True):
         user = ["--user"] if self.uid != 0 else []
         return self.run("systemctl", *user, *args, check=check)
-
-    def fail(self, msg, **extra):
-        self.module.fail_json(msg=msg, actions=self.actions, **extra)
 
     # -- where things are ----------------------------------------------------------------
 
@@ -311,14 +299,10 @@ class Unit:
                            "20", "--no-pager", check=False)[1]
         return f"{unit} did not become active: {(err or out).strip()} {journal.strip()}".strip()
 
-    @staticmethod
-    def write(path, text):
+    def write(self, path, text):
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.dockhand-tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
+        # 0600: the unit holds the container's environment, which may carry secrets.
+        atomic_write(path, text, 0o600, module=self.module)
 
     # -- states --------------------------------------------------------------------------
 
@@ -327,14 +311,14 @@ class Unit:
         path, unit = self.paths(method)
         spec = spec_of(self.params)
         digest = digest_of(spec, method)
-        before = self.read(path)
+        before = read_text(path)
         changed = False
         diff = {"before_header": path, "after_header": path, "before": "", "after": ""}
         if mark_of(before) != digest:
             changed = True
             self.actions.append(f"write {path} and restart {unit}")
             diff["before"] = (before or "")
-            if self.module.check_mode:
+            if self.check:
                 diff["after"] = json.dumps(spec, indent=2, sort_keys=True) + "\n"
                 return changed, method, path, unit, diff
             if method == "quadlet":
@@ -354,7 +338,7 @@ class Unit:
         if not self.active(unit) or (method == "generate" and not self.enabled(unit)):
             changed = True
             self.actions.append(f"start {unit}")
-            if not self.module.check_mode:
+            if not self.check:
                 why = self.start(unit, method, restart=False)
                 if why:
                     self.fail(why)
@@ -372,25 +356,17 @@ class Unit:
     def absent(self, version):
         method = self.method(version)
         path, unit = self.paths(method)
-        before = self.read(path)
+        before = read_text(path)
         diff = {"before_header": path, "after_header": path, "before": before or "", "after": ""}
         if before is None:
             return False, method, path, unit, diff
         self.actions.append(f"stop {unit} and remove {path}")
-        if not self.module.check_mode:
+        if not self.check:
             self.systemctl("disable", "--now", unit, check=False)
             os.unlink(path)
             self.systemctl("daemon-reload")
             self.podman("rm", "--force", "--ignore", self.name)
         return True, method, path, unit, diff
-
-    @staticmethod
-    def read(path):
-        try:
-            with open(path) as handle:
-                return handle.read()
-        except FileNotFoundError:
-            return None
 
 
 def main():
@@ -412,7 +388,7 @@ def main():
         required_if=[("state", "present", ["image"])],
         supports_check_mode=True,
     )
-    if shutil.which(module.params["podman"]) is None:
+    if module.get_bin_path(module.params["podman"]) is None:
         module.fail_json(msg=f"podman does not answer: {module.params['podman']} is not an "
                              "executable on the host (the podman role installs it)")
     unit = Unit(module)

@@ -149,12 +149,6 @@ def test_bad_labels(labels):
         swarm.wanted_labels({}, labels, "merge")
 
 
-def test_label_changes():
-    assert swarm.label_changes({"a": "1", "b": "2"}, {"a": "1", "b": "3", "c": "4"}) == ["b", "c"]
-    assert swarm.label_changes({"a": "1"}, {}) == ["a"]
-    assert swarm.label_changes(None, None) == []
-
-
 @pytest.mark.parametrize(
     ("kwargs", "changed", "spec"),
     [
