@@ -29,7 +29,7 @@ description:
     the Python package C(bcrypt) on the controller (the collection's C(requirements.txt));
     the other filters need only the standard library.
   - C(docker_preload_needed) tells whether a C(docker save) tarball on the controller must be
-    sent to a host and loaded, from M(dockhand.docker.docker_image_load)'s check-mode result
+    sent to a host and loaded, from M(dockhand.docker.engine_image_load)'s check-mode result
     on the host's copy. It must when that copy is missing, when an image or tag is missing on
     the host, or when the copy holds other images than the controller's tarball.
 """

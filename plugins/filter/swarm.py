@@ -13,7 +13,7 @@ name: swarm
 short_description: What a swarm node still needs, from a manager's view of the nodes
 description:
   - C(swarm_node_pending) compares one node, as the C(nodes) list of
-    M(dockhand.docker.docker_swarm_info) shows it, with the labels and availability it should
+    M(dockhand.docker.swarm_info) shows it, with the labels and availability it should
     have, and looks for the stale entries a rebuilt host left under its hostname. It returns
     the names of what differs (C(labels), C(availability), C(stale entries)); an empty list
     means the node update would change nothing.

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 """What a `docker save` tarball holds, read from its manifest without loading it, standard
-library only: the docker_image_load module reads it on the host, the preload filter on the
+library only: the engine_image_load module reads it on the host, the preload filter on the
 controller, so a host that already has a tarball's images is not sent the tarball again.
 """
 
@@ -80,7 +80,7 @@ def rows(images):
 
 def preload_needed(probe, src):
     """Whether the tarball `src` (on the controller) must be sent to the host and loaded,
-    given `probe`: docker_image_load's result, in check mode, on the host's copy of it.
+    given `probe`: engine_image_load's result, in check mode, on the host's copy of it.
 
     It must when the host has no readable copy, when a tag or image is missing there, or when
     the host's copy holds other images than the controller's tarball (a newer one replaced it).

@@ -1,7 +1,7 @@
 # Copyright (c) dockhand contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Pure logic of the docker_stack module, standard library only: preparing compose
+"""Pure logic of the swarm_stack module, standard library only: preparing compose
 documents (publish and endpoint modes, the spec label), deciding whether a stack is up to
 date, whether its services have converged, and what its failing tasks say.
 

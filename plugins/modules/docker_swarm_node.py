@@ -167,7 +167,7 @@ notes:
   - A swarm that is locked (autolock) must be unlocked first.
   - Only the target's system python3 is needed.
 seealso:
-  - module: dockhand.docker.docker_container
+  - module: dockhand.docker.engine_container
 author:
   - dockhand engineers (@dockhand)
 """

@@ -91,7 +91,7 @@ attributes:
 notes:
   - Only the target's system python3 and Podman are needed.
 seealso:
-  - module: dockhand.docker.docker_container
+  - module: dockhand.docker.engine_container
 author:
   - dockhand engineers (@dockhand)
 """

@@ -38,11 +38,11 @@ def test_hidden_values_by_path():
 # Every module that talks to the engine fails the same way when it cannot: the same keys,
 # changed false because nothing was done, and what it had done (nothing) in actions.
 FAILING = [
-    ("docker_container", {"name": "dh-x", "image": "busybox", "env": {"SECRET": "1"}}),
-    ("docker_network", {"name": "dh-x"}),
-    ("docker_stack", {"name": "dh-x", "compose": [{"services": {"a": {"image": "x"}}}]}),
+    ("engine_container", {"name": "dh-x", "image": "busybox", "env": {"SECRET": "1"}}),
+    ("engine_network", {"name": "dh-x"}),
+    ("swarm_stack", {"name": "dh-x", "compose": [{"services": {"a": {"image": "x"}}}]}),
     ("docker_swarm_node", {"join": {"remote_addrs": ["10.0.0.1"], "token": "SWMTKN-1-x"}}),
-    ("docker_swarm_info", {}),
+    ("swarm_info", {}),
 ]
 
 
@@ -59,7 +59,7 @@ def test_one_failure_shape(tmp_path, module, args):
 def test_a_failure_hides_secrets_by_path_only(tmp_path):
     # The env value "1" is a no_log value, but Ansible's masking would also have turned
     # every "1" inside other strings into ********: the module hides it where it is.
-    result = run_module("docker_container", {
+    result = run_module("engine_container", {
         "name": "dh-1", "image": "busybox:1", "env": {"SECRET": "1"},
         "socket": str(tmp_path / "no.sock")}, tmp_path)
     args = result["invocation"]["module_args"]
@@ -79,7 +79,7 @@ def test_a_failure_hides_the_join_token(tmp_path):
 def test_an_unreadable_archive_fails_the_same_way(tmp_path):
     archive = tmp_path / "image.tar"
     archive.write_bytes(b"not a tarball")
-    result = run_module("docker_image_load", {"path": str(archive),
+    result = run_module("engine_image_load", {"path": str(archive),
                                               "socket": str(tmp_path / "no.sock")}, tmp_path)
     assert (result["failed"], result["changed"], result["actions"]) == (True, False, [])
 

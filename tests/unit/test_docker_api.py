@@ -1,4 +1,4 @@
-"""The Engine API client and the pure logic of docker_container and docker_image_load.
+"""The Engine API client and the pure logic of engine_container and engine_image_load.
 
 No Docker daemon: error paths talk to a small HTTP server on a unix socket in a thread.
 tests/engine runs the modules against a real (isolated) dockerd.
@@ -26,8 +26,8 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.dockhand.docker.plugins.filter import registry as registry_filters
 from ansible_collections.dockhand.docker.plugins.module_utils import docker_api as api
 from ansible_collections.dockhand.docker.plugins.module_utils import image_archive
-from ansible_collections.dockhand.docker.plugins.modules import docker_container as dc
-from ansible_collections.dockhand.docker.plugins.modules import docker_image_load as dil
+from ansible_collections.dockhand.docker.plugins.modules import engine_container as dc
+from ansible_collections.dockhand.docker.plugins.modules import engine_image_load as dil
 
 ROOT = Path(__file__).resolve().parents[2]
 S = 10**9
@@ -736,7 +736,7 @@ def run_module(tmp_path, module, **args):
 
 
 def test_container_module_validates_before_connecting(tmp_path):
-    result = run_module(tmp_path, "docker_container", name="web", image="app:1",
+    result = run_module(tmp_path, "engine_container", name="web", image="app:1",
                         ports=["22:22", 1342], env={"TOKEN": "s3cret"},
                         socket=str(tmp_path / "none.sock"))
     assert result["failed"] is True
@@ -748,7 +748,7 @@ def test_container_module_validates_before_connecting(tmp_path):
 
 
 def test_container_module_without_daemon(tmp_path):
-    result = run_module(tmp_path, "docker_container", name="web", image="app:1",
+    result = run_module(tmp_path, "engine_container", name="web", image="app:1",
                         socket=str(tmp_path / "none.sock"))
     assert result["failed"] is True
     assert "cannot inspect container web: cannot talk to the Docker daemon" in result["msg"]
@@ -757,11 +757,11 @@ def test_container_module_without_daemon(tmp_path):
 def test_image_load_module_rejects_a_bad_tarball(tmp_path):
     bad = tmp_path / "bad.tar"
     bad.write_text("not a tarball")
-    result = run_module(tmp_path, "docker_image_load", path=str(bad),
+    result = run_module(tmp_path, "engine_image_load", path=str(bad),
                         socket=str(tmp_path / "none.sock"))
     assert result["failed"] is True
     assert result["msg"] == f"{bad} is not a tar archive (plain, gzip, bzip2 or xz)"
-    result = run_module(tmp_path, "docker_image_load", path=str(tmp_path / "missing.tar"))
+    result = run_module(tmp_path, "engine_image_load", path=str(tmp_path / "missing.tar"))
     assert result["msg"].endswith("does not exist or is not a file")
 
 
@@ -774,7 +774,7 @@ def controller_tarball(tmp_path):
 
 
 def _probe(ids, loaded=(False, False), tags=("app:1", None)):
-    """docker_image_load's check-mode result on a host copy holding ``ids`` under ``tags``."""
+    """engine_image_load's check-mode result on a host copy holding ``ids`` under ``tags``."""
     return {"changed": any(loaded), "images": [
         {"tag": tag, "id": image_id, "loaded": flag}
         for tag, image_id, flag in zip(tags, ids, loaded, strict=True)]}

@@ -1,5 +1,5 @@
 """The swarm_node_pending filter: what a node update would change, decided on the controller
-from a manager's node list (as docker_swarm_info returns it)."""
+from a manager's node list (as swarm_info returns it)."""
 
 from __future__ import annotations
 

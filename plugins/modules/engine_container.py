@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: docker_container
+module: engine_container
 short_description: Run one Docker container from an image already on the host, idempotently
 version_added: 0.1.0
 description:
@@ -16,7 +16,11 @@ description:
     network mode and networks, hostname, read-only root, stop timeout) and recreates the
     container on any difference. A second run with the same arguments changes nothing.
   - Images are never pulled. Put them on the host first with
-    M(dockhand.docker.docker_image_load) or from a registry.
+    M(dockhand.docker.engine_image_load) or from a registry.
+  - Not a drop-in for M(community.docker.docker_container), hence its own name. It
+    takes O(mounts) and O(networks) as lists of strings (dicts there), defaults
+    O(restart_policy) to V(unless-stopped) (Docker's V(no) there) and covers a small part of
+    its options. It exists because it needs no Docker SDK or C(requests) on the target.
 options:
   name:
     description: Name of the container.
@@ -161,14 +165,14 @@ notes:
     example) is recreated with exactly these options.
   - Only the target's system python3 is needed.
 seealso:
-  - module: dockhand.docker.docker_image_load
+  - module: dockhand.docker.engine_image_load
 author:
   - dockhand engineers (@dockhand)
 """
 
 EXAMPLES = r"""
 - name: Run the registry with its certificate
-  dockhand.docker.docker_container:
+  dockhand.docker.engine_container:
     name: registry
     image: registry:2
     ports:
@@ -187,13 +191,13 @@ EXAMPLES = r"""
     restart: "{{ registry_cert.changed }}"
 
 - name: Stop it without removing it
-  dockhand.docker.docker_container:
+  dockhand.docker.engine_container:
     name: registry
     image: registry:2
     state: stopped
 
 - name: Remove it
-  dockhand.docker.docker_container:
+  dockhand.docker.engine_container:
     name: registry
     state: absent
 """
@@ -242,7 +246,7 @@ from ansible_collections.dockhand.docker.plugins.module_utils.docker_api import 
 
 REDACTED = "********"
 MISSING_IMAGE = ("image {} is not on this host: load it first "
-                 "(docker_image_load / docker_registry_preload)")
+                 "(engine_image_load / docker_registry_preload)")
 
 # ---------------------------------------------------------------------------------------------
 # Parsing (pure)

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: docker_swarm_info
+module: swarm_info
 short_description: Which swarm a Docker engine is in, with which role, and (on a manager) its nodes
 version_added: 0.1.0
 description:
@@ -15,6 +15,10 @@ description:
     worker cannot ask the API.
   - Talks to the Docker Engine API on the local unix socket with nothing but the target's
     system python3.
+  - Not M(community.docker.docker_swarm_info), hence its own name. It returns the
+    engine's swarm membership, role, cluster ID (read on workers from the node certificate)
+    and, on a manager, the nodes, in its own shape. It needs no Docker SDK or C(requests)
+    on the target.
 options: {}
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -32,7 +36,7 @@ author:
 
 EXAMPLES = r"""
 - name: Read every node's swarm state
-  dockhand.docker.docker_swarm_info:
+  dockhand.docker.swarm_info:
   register: swarm_info
 
 - name: Show the managers' view of the nodes

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: docker_network
+module: engine_network
 short_description: Create or remove a Docker network, overlay networks of a swarm included
 version_added: 0.1.0
 description:
@@ -17,6 +17,10 @@ description:
     differences and the users.
   - Talks to the Docker Engine API on the local unix socket with nothing but the target's
     system python3.
+  - Not a drop-in for M(community.docker.docker_network), hence its own name. Its
+    O(driver) defaults to V(overlay) (V(bridge) there), since the collection's networks are
+    a swarm's, and its options are a small subset. It exists because it needs no Docker SDK
+    or C(requests) on the target.
 options:
   name:
     description: Name of the network.
@@ -82,7 +86,7 @@ author:
 
 EXAMPLES = r"""
 - name: An encrypted overlay network services and containers can attach to
-  dockhand.docker.docker_network:
+  dockhand.docker.engine_network:
     name: backend
     attachable: true
     encrypted: true

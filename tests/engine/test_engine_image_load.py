@@ -1,4 +1,4 @@
-"""docker_image_load against a real, isolated dockerd (see conftest.py)."""
+"""engine_image_load against a real, isolated dockerd (see conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import io
 import tarfile
 import uuid
 
-from ansible_collections.dockhand.docker.plugins.modules import docker_image_load as dil
+from ansible_collections.dockhand.docker.plugins.modules import engine_image_load as dil
 from enginetools import image_config, save_archive
 
 
@@ -20,17 +20,17 @@ def test_load_then_nothing_to_do(modules, client, images, layer, tmp_path):
     path = tmp_path / "image.tar.gz"
     image_id = new_archive(path, layer, [tag])
 
-    planned = modules.run("docker_image_load", check_mode=True, path=str(path))
+    planned = modules.run("engine_image_load", check_mode=True, path=str(path))
     assert planned["changed"] is True
     assert planned["images"] == [{"tag": tag, "id": image_id, "loaded": True}]
     assert client.image_id(tag) is None
 
-    loaded = modules.run("docker_image_load", path=str(path))
+    loaded = modules.run("engine_image_load", path=str(path))
     assert loaded["changed"] is True
     assert loaded["images"] == [{"tag": tag, "id": image_id, "loaded": True}]
     assert client.image_id(tag) == image_id
 
-    again = modules.run("docker_image_load", path=str(path))
+    again = modules.run("engine_image_load", path=str(path))
     assert again["changed"] is False
     assert again["images"] == [{"tag": tag, "id": image_id, "loaded": False}]
 
@@ -41,7 +41,7 @@ def test_a_tag_on_another_image_is_loaded_again(modules, client, images, layer, 
     path = tmp_path / "image.tar"
     image_id = new_archive(path, layer, [f"{repo}:{tag}", "dh-test:1"])
 
-    result = modules.run("docker_image_load", path=str(path))
+    result = modules.run("engine_image_load", path=str(path))
     assert result["changed"] is True
     assert result["images"] == [{"tag": f"{repo}:{tag}", "id": image_id, "loaded": True},
                                 {"tag": "dh-test:1", "id": image_id, "loaded": True}]
@@ -59,7 +59,7 @@ def test_what_docker_save_writes(modules, client, images, tmp_path):
     assert dil.read_manifest(str(untagged)) == [{"id": images["2"], "tags": []}]
 
     for path, tag in ((tagged, "dh-test:2"), (untagged, None)):
-        result = modules.run("docker_image_load", path=str(path))
+        result = modules.run("engine_image_load", path=str(path))
         assert result["changed"] is False
         assert result["images"] == [{"tag": tag, "id": images["2"], "loaded": False}]
 
@@ -82,7 +82,7 @@ def test_a_broken_tarball_fails_with_the_daemons_message(modules, images, tmp_pa
     with tarfile.open(path, "w") as target:
         for member, data in members:
             target.addfile(member, io.BytesIO(data))
-    result = modules.run("docker_image_load", path=str(path))
+    result = modules.run("engine_image_load", path=str(path))
     assert result["failed"] is True
     assert result["msg"].startswith(f"cannot load {path}: ")
     assert "layer.tar" in result["msg"]

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: docker_image_load
+module: engine_image_load
 short_description: Load images from a docker save tarball on the host, only when they are missing
 version_added: 0.1.0
 description:
@@ -13,6 +13,10 @@ description:
     without loading it, and loads it through the Docker Engine API only when a tag is missing
     or points to another image, or an untagged image is missing.
   - The tarball is streamed to the daemon, never read into memory.
+  - Not M(community.docker.docker_image_load), hence its own name. That module loads
+    every time and reports what it loaded; this one decides from the tarball's manifest
+    whether anything is missing, so a re-run is a no-op without sending the file. It needs
+    no Docker SDK or C(requests) on the target.
 options:
   path:
     description:
@@ -31,7 +35,7 @@ notes:
   - Reading the manifest of a compressed tarball decompresses it once, without loading it.
   - Only the target's system python3 is needed.
 seealso:
-  - module: dockhand.docker.docker_container
+  - module: dockhand.docker.engine_container
 author:
   - dockhand engineers (@dockhand)
 """
@@ -44,7 +48,7 @@ EXAMPLES = r"""
     mode: "0644"
 
 - name: Load it unless the host already has it
-  dockhand.docker.docker_image_load:
+  dockhand.docker.engine_image_load:
     path: /var/lib/dockhand/images/app-1.4.tar.gz
 """
 

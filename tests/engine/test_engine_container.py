@@ -1,4 +1,4 @@
-"""docker_container against a real, isolated dockerd (see conftest.py)."""
+"""engine_container against a real, isolated dockerd (see conftest.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def env_of(container):
 
 
 def test_create_then_nothing_to_do(modules, client, name, images):
-    first = modules.run("docker_container", name=name, **BASE)
+    first = modules.run("engine_container", name=name, **BASE)
     assert first["changed"] is True
     assert first["actions"] == ["created", "started"]
     live = client.container(name)
@@ -38,7 +38,7 @@ def test_create_then_nothing_to_do(modules, client, name, images):
         "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER")
     assert live["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
 
-    second = modules.run("docker_container", name=name, **BASE)
+    second = modules.run("engine_container", name=name, **BASE)
     assert second["changed"] is False
     assert second["actions"] == []
     assert second["differences"] == []
@@ -46,8 +46,8 @@ def test_create_then_nothing_to_do(modules, client, name, images):
 
 
 def test_env_change_recreates(modules, client, name, images):
-    created = modules.run("docker_container", name=name, **BASE)
-    changed = modules.run("docker_container", name=name, **{**BASE, "env": {
+    created = modules.run("engine_container", name=name, **BASE)
+    changed = modules.run("engine_container", name=name, **{**BASE, "env": {
         **BASE["env"], "GREETING": "bonjour"}})
     assert changed["changed"] is True
     assert changed["actions"] == RECREATED
@@ -57,18 +57,18 @@ def test_env_change_recreates(modules, client, name, images):
     assert env_of(live)["GREETING"] == "bonjour"
     assert live["State"]["Running"] is True
 
-    dropped = modules.run("docker_container", name=name, **{**BASE, "env": {"WORKERS": 1}})
+    dropped = modules.run("engine_container", name=name, **{**BASE, "env": {"WORKERS": 1}})
     assert dropped["actions"] == RECREATED
     assert env_of(client.container(name)) == {"PATH": "/usr/bin:/bin", "FROM_IMAGE": "yes",
                                               "WORKERS": "1"}
-    again = modules.run("docker_container", name=name, **{**BASE, "env": {"WORKERS": "1"}})
+    again = modules.run("engine_container", name=name, **{**BASE, "env": {"WORKERS": "1"}})
     assert again["changed"] is False
 
 
 def test_restart_restarts_even_without_changes(modules, client, name, images):
-    modules.run("docker_container", name=name, **BASE)
+    modules.run("engine_container", name=name, **BASE)
     before = client.container(name)
-    restarted = modules.run("docker_container", name=name, restart=True, **BASE)
+    restarted = modules.run("engine_container", name=name, restart=True, **BASE)
     assert restarted["changed"] is True
     assert restarted["actions"] == ["restarted"]
     after = client.container(name)
@@ -77,45 +77,45 @@ def test_restart_restarts_even_without_changes(modules, client, name, images):
     assert after["State"]["Running"] is True
 
     # A container that has to be started is not restarted on top of that.
-    modules.run("docker_container", name=name, state="stopped", **BASE)
-    started = modules.run("docker_container", name=name, restart=True, **BASE)
+    modules.run("engine_container", name=name, state="stopped", **BASE)
+    started = modules.run("engine_container", name=name, restart=True, **BASE)
     assert started["actions"] == ["started"]
 
 
 def test_stopped_and_started(modules, client, name, images):
-    created = modules.run("docker_container", name=name, state="stopped", **BASE)
+    created = modules.run("engine_container", name=name, state="stopped", **BASE)
     assert created["actions"] == ["created"]
     assert client.container(name)["State"]["Status"] == "created"
-    assert modules.run("docker_container", name=name, state="stopped", **BASE)["changed"] is False
+    assert modules.run("engine_container", name=name, state="stopped", **BASE)["changed"] is False
 
-    started = modules.run("docker_container", name=name, **BASE)
+    started = modules.run("engine_container", name=name, **BASE)
     assert started["actions"] == ["started"]
-    stopped = modules.run("docker_container", name=name, state="stopped", **BASE)
+    stopped = modules.run("engine_container", name=name, state="stopped", **BASE)
     assert stopped["actions"] == ["stopped"]
     assert client.container(name)["State"]["Status"] == "exited"
-    assert modules.run("docker_container", name=name, state="stopped", **BASE)["changed"] is False
+    assert modules.run("engine_container", name=name, state="stopped", **BASE)["changed"] is False
 
 
 def test_absent(modules, client, name, images):
-    modules.run("docker_container", name=name, **BASE)
-    removed = modules.run("docker_container", name=name, state="absent")
+    modules.run("engine_container", name=name, **BASE)
+    removed = modules.run("engine_container", name=name, state="absent")
     assert removed["changed"] is True
     assert removed["actions"] == ["stopped", "removed"]
     assert removed["container"] == {}
     assert client.container(name) is None
-    again = modules.run("docker_container", name=name, state="absent")
+    again = modules.run("engine_container", name=name, state="absent")
     assert again["changed"] is False
     assert again["actions"] == []
 
 
 def test_check_mode_changes_nothing(modules, client, name, images):
-    planned = modules.run("docker_container", check_mode=True, name=name, **BASE)
+    planned = modules.run("engine_container", check_mode=True, name=name, **BASE)
     assert planned["changed"] is True
     assert planned["actions"] == ["created", "started"]
     assert planned["container"] == {}
     assert client.container(name) is None
 
-    modules.run("docker_container", name=name, **BASE)
+    modules.run("engine_container", name=name, **BASE)
     before = client.container(name)
     other_env = {**BASE, "env": {"GREETING": "bonjour"}}
     for args, actions in (
@@ -125,7 +125,7 @@ def test_check_mode_changes_nothing(modules, client, name, images):
         ({**BASE, "recreate": True}, RECREATED),
         ({"state": "absent"}, ["stopped", "removed"]),
     ):
-        result = modules.run("docker_container", check_mode=True, name=name, **args)
+        result = modules.run("engine_container", check_mode=True, name=name, **args)
         assert result["changed"] is True
         assert result["actions"] == actions
         assert result["container"]["Id"] == before["Id"]
@@ -136,9 +136,9 @@ def test_check_mode_changes_nothing(modules, client, name, images):
 
 
 def test_diff_mode_names_env_keys_but_not_values(modules, name, images):
-    modules.run("docker_container", name=name, **BASE)
+    modules.run("engine_container", name=name, **BASE)
     secret = "n3w-s3cret-" + uuid.uuid4().hex
-    result = modules.run("docker_container", diff=True, name=name,
+    result = modules.run("engine_container", diff=True, name=name,
                          **{**BASE, "env": {**BASE["env"], "API_TOKEN": secret}})
     assert secret not in json.dumps(result)
     before, after = result["diff"]["before"], result["diff"]["after"]
@@ -152,30 +152,30 @@ def test_diff_mode_names_env_keys_but_not_values(modules, name, images):
 def test_a_new_image_under_the_same_tag_recreates(modules, client, name, images):
     client.post("/images/dh-test:1/tag", {"repo": "dh-test", "tag": "current"})
     args = {**BASE, "image": "dh-test:current"}
-    first = modules.run("docker_container", name=name, **args)
+    first = modules.run("engine_container", name=name, **args)
     assert first["container"]["Image"] == images["1"]
-    assert modules.run("docker_container", name=name, **args)["changed"] is False
+    assert modules.run("engine_container", name=name, **args)["changed"] is False
 
     client.post("/images/dh-test:2/tag", {"repo": "dh-test", "tag": "current"})
-    moved = modules.run("docker_container", name=name, **args)
+    moved = modules.run("engine_container", name=name, **args)
     assert moved["actions"] == RECREATED
     assert moved["differences"] == ["image", "labels"]  # the labels come with the image
     assert client.container(name)["Image"] == images["2"]
 
 
 def test_recreate_forces_a_new_container(modules, client, name, images):
-    first = modules.run("docker_container", name=name, **BASE)
-    forced = modules.run("docker_container", name=name, recreate=True, **BASE)
+    first = modules.run("engine_container", name=name, **BASE)
+    forced = modules.run("engine_container", name=name, recreate=True, **BASE)
     assert forced["actions"] == RECREATED
     assert forced["differences"] == []
     assert client.container(name)["Id"] != first["container"]["Id"]
 
 
 def test_missing_image_fails_with_advice(modules, client, name, images):
-    result = modules.run("docker_container", name=name, **{**BASE, "image": "dh-test:nope"})
+    result = modules.run("engine_container", name=name, **{**BASE, "image": "dh-test:nope"})
     assert result["failed"] is True
     assert result["msg"] == ("image dh-test:nope is not on this host: load it first "
-                             "(docker_image_load / docker_registry_preload)")
+                             "(engine_image_load / docker_registry_preload)")
     assert client.container(name) is None
 
 
@@ -213,7 +213,7 @@ def test_every_option_survives_the_round_trip(modules, client, name, images, net
         "read_only": True,
         "stop_timeout": 3,
     }
-    first = modules.run("docker_container", name=name, **args)
+    first = modules.run("engine_container", name=name, **args)
     assert first["actions"] == ["created", "started"], first
     live = client.container(name)
     assert live["State"]["Running"] is True
@@ -225,16 +225,16 @@ def test_every_option_survives_the_round_trip(modules, client, name, images, net
     assert live["Config"]["Labels"] == {"from": "image", "version": "1",
                                         "com.example.role": "test", "n": "3"}
 
-    second = modules.run("docker_container", name=name, diff=True, **args)
+    second = modules.run("engine_container", name=name, diff=True, **args)
     assert second["changed"] is False, second["differences"]
     assert second["diff"]["before"] == second["diff"]["after"]
 
-    one_network = modules.run("docker_container", name=name, **{**args, "networks": networks[1:]})
+    one_network = modules.run("engine_container", name=name, **{**args, "networks": networks[1:]})
     assert one_network["differences"] == ["network_mode", "networks"]
     assert list(client.container(name)["NetworkSettings"]["Networks"]) == networks[1:]
 
     # The image's own command and entrypoint, back from the explicit ones.
-    plain = modules.run("docker_container", name=name, **{**BASE, "command": None})
+    plain = modules.run("engine_container", name=name, **{**BASE, "command": None})
     assert "command" in plain["differences"] and "entrypoint" in plain["differences"]
     assert client.container(name)["Config"]["Cmd"] == SLEEPER
     client.delete(f"/containers/{name}", {"force": True})
@@ -244,7 +244,7 @@ def test_every_option_survives_the_round_trip(modules, client, name, images, net
 def test_unknown_network_fails_before_anything_is_created(modules, client, name, images):
     # dockerd 20.10 would create the container and fail only to start it.
     for check_mode in (True, False):
-        result = modules.run("docker_container", check_mode=check_mode, name=name,
+        result = modules.run("engine_container", check_mode=check_mode, name=name,
                              **{**BASE, "network_mode": None,
                                 "networks": ["dh-test-no-such-net"]})
         assert result["failed"] is True
@@ -253,7 +253,7 @@ def test_unknown_network_fails_before_anything_is_created(modules, client, name,
 
 
 def test_a_daemon_refusal_carries_the_daemons_message(modules, client, name, images):
-    result = modules.run("docker_container", name=name,
+    result = modules.run("engine_container", name=name,
                          **{**BASE, "mounts": ["/dh-test/does/not/exist:/x"]})
     assert result["failed"] is True
     assert result["msg"].startswith(f"cannot create container {name}: ")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: docker_stack
+module: swarm_stack
 short_description: Deploy a compose-format stack to a swarm and wait until it runs
 version_added: 0.1.0
 description:
@@ -17,6 +17,10 @@ description:
     only when a service's spec changed, or services were added or removed.
   - Reads the services, tasks and nodes through the Docker Engine API on the local unix
     socket with the target's system python3; the deploy itself needs the C(docker) CLI.
+  - Not a drop-in for M(community.docker.docker_stack), hence its own name.
+    O(with_registry_auth) defaults to V(true) (V(false) there), it labels services with the
+    documents' digest and waits for the replicas, and its options differ. It needs no
+    Docker SDK or C(requests) on the target.
 options:
   name:
     description: Name of the stack (the prefix of its services' names).
@@ -116,14 +120,14 @@ requirements:
   - The C(docker) CLI on the manager (C(docker stack deploy)).
 seealso:
   - module: dockhand.docker.docker_swarm_node
-  - module: dockhand.docker.docker_network
+  - module: dockhand.docker.engine_network
 author:
   - dockhand engineers (@dockhand)
 """
 
 EXAMPLES = r"""
 - name: Deploy the web stack from the private registry, publishing on the nodes themselves
-  dockhand.docker.docker_stack:
+  dockhand.docker.swarm_stack:
     name: web
     compose:
       - services:
