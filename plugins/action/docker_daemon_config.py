@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
-from ansible_collections.dockhand.docker.plugins.module_utils import daemon_json
+from ansible_collections.dockhand.docker.plugins.module_utils import daemon_validate
 
 MODULE = "dockhand.docker.docker_daemon_config"
 
@@ -33,12 +33,12 @@ class ActionModule(ActionBase):
                               f"not {type(options).__name__}")
             return result
         remove_keys = args.get("remove_keys") or []
-        errors = daemon_json.request_errors(
+        errors = daemon_validate.request_errors(
             options, remove_keys, args.get("state") or "merged",
             boolean(args.get("allow_unknown_keys", False), strict=True))
         if errors:
             result.update(failed=True, changed=False, errors=errors,
-                          msg=daemon_json.failure_message(name, errors))
+                          msg=daemon_validate.failure_message(name, errors))
             return result
         if validate_only:
             result.update(changed=False, msg=f"{name}: {len(options)} option(s) valid")

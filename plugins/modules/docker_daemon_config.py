@@ -233,7 +233,11 @@ import os
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.dockhand.docker.plugins.module_utils import daemon_json
+from ansible_collections.dockhand.docker.plugins.module_utils import (
+    daemon_json,
+    daemon_unit,
+    daemon_validate,
+)
 from ansible_collections.dockhand.docker.plugins.module_utils.files import atomic_write, read_bytes
 
 
@@ -282,12 +286,13 @@ class DaemonConfigManager:
         options, path = self.params["options"], self.params["path"]
         remove = self.params["remove_keys"]
         allow_unknown = self.params["allow_unknown_keys"]
-        errors = daemon_json.request_errors(options, remove, self.params["state"], allow_unknown)
+        errors = daemon_validate.request_errors(options, remove, self.params["state"],
+                                                allow_unknown)
         if self.params["state"] == "merged":
             kept = {k: v for k, v in (existing or {}).items()
                     if k not in options and k not in remove}
             errors += [f"{e} (already in {path}; fix it there or drop it with remove_keys)"
-                       for e in daemon_json.validate(kept, allow_unknown)]
+                       for e in daemon_validate.validate(kept, allow_unknown)]
         return errors
 
     def _ensure_dir(self, path):
@@ -322,18 +327,18 @@ class DaemonConfigManager:
 
     def _desired_dropin(self, config):
         """(content or None, whether to manage the drop-in at all)."""
-        unit_files = daemon_json.find_unit_files(self.params["unit"],
+        unit_files = daemon_unit.find_unit_files(self.params["unit"],
                                                  self.params["unit_search_roots"])
         texts = []
         for path in unit_files:
             raw = self._read(path)
             texts.append((path, (raw or b"").decode("utf-8", "replace")))
         dropin_path = self.params["dropin_path"]
-        argv = daemon_json.effective_execstart(texts, [dropin_path])
-        found = daemon_json.conflicts(argv, config)
+        argv = daemon_unit.effective_execstart(texts, [dropin_path])
+        found = daemon_unit.conflicts(argv, config)
         self.results["unit_conflicts"] = [{"flag": f, "key": k} for f, k in found]
 
-        config_file = daemon_json.config_file_flag(argv)
+        config_file = daemon_unit.config_file_flag(argv)
         if config_file and os.path.realpath(config_file) != os.path.realpath(self.params["path"]):
             self.module.warn(f"{self.params['unit']} runs dockerd with --config-file "
                              f"{config_file}, so dockerd does not read {self.params['path']}")
@@ -345,9 +350,9 @@ class DaemonConfigManager:
                                  f"{flags}, which daemon.json also sets")
             return None, False
 
-        content = daemon_json.dropin_content(argv, found)
+        content = daemon_unit.dropin_content(argv, found)
         if content is not None:
-            for path in daemon_json.overriding_dropins(texts, dropin_path):
+            for path in daemon_unit.overriding_dropins(texts, dropin_path):
                 self.module.warn(f"{path} sets ExecStart and sorts after {dropin_path}, so it "
                                  "wins and the flag conflict stays; rename one of them")
         return content, True
@@ -364,12 +369,12 @@ class DaemonConfigManager:
         errors = self._validation_errors(existing)
         if errors:
             self.module.fail_json(
-                msg=daemon_json.failure_message(self.params["options_name"], errors),
+                msg=daemon_validate.failure_message(self.params["options_name"], errors),
                 errors=errors)
 
         config = daemon_json.merge(existing or {}, self.params["options"],
                                    self.params["state"], self.params["remove_keys"])
-        for warning in daemon_json.config_warnings(config):
+        for warning in daemon_validate.config_warnings(config):
             self.module.warn(warning)
 
         # An absent file and {} mean the same to dockerd, so neither is rewritten as the other.

@@ -35,8 +35,8 @@ options:
         manager. Ignored when the engine is in a swarm.
       - Cannot be combined with O(join), nor with O(cluster_id) when the engine is in no swarm
         (a new swarm gets a new ID; the check protects the swarm that O(cluster_id) names).
+      - Not set means V(false).
     type: bool
-    default: false
   advertise_addr:
     description:
       - Address (C(IP), C(IP:PORT) or interface name) other nodes reach this one on, for
@@ -708,7 +708,8 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             state=dict(type="str", choices=["present", "absent"], default="present"),
-            init=dict(type="bool", default=False),
+            # No default, so that mutually_exclusive sees only an init the task sets.
+            init=dict(type="bool"),
             advertise_addr=dict(type="str"),
             listen_addr=dict(type="str", default="0.0.0.0:2377"),
             data_path_addr=dict(type="str"),
@@ -732,10 +733,9 @@ def main():
             socket=dict(type="path", default="/var/run/docker.sock"),
             timeout=dict(type="int", default=60),
         ),
+        mutually_exclusive=[("init", "join")],
         supports_check_mode=True,
     )
-    if module.params["init"] and module.params["join"]:
-        module.fail_json(msg="init and join are mutually exclusive")
     # The join token may be the very manager token this run returns (a manager that joined
     # with it); Ansible would mask it there too. The module keeps the token out of everything
     # but join_tokens itself, and hides it in the invocation.

@@ -203,7 +203,7 @@ def test_init_and_join_are_exclusive(modules, no_swarm):
     result = modules.run(MODULE, join={"remote_addrs": ["192.0.2.1:2377"], "token": FAKE_TOKEN},
                          **INIT)
     assert result["failed"] is True
-    assert result["msg"] == "init and join are mutually exclusive"
+    assert result["msg"] == "parameters are mutually exclusive: init|join"
 
 
 # ---------------------------------------------------------------------------------------------

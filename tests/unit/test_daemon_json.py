@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.dockhand.docker.plugins.module_utils import daemon_json as dj
+from ansible_collections.dockhand.docker.plugins.module_utils import daemon_options as opts
+from ansible_collections.dockhand.docker.plugins.module_utils import daemon_unit as unit_flags
+from ansible_collections.dockhand.docker.plugins.module_utils import daemon_validate as validation
 from moduletools import run_module
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,8 +56,8 @@ def unit_tree(root: Path, fragment: str = DEBIAN_UNIT) -> Path:
 
 
 def unit_argv(root: Path, ignore=()) -> list[str]:
-    files = dj.find_unit_files("docker.service", [str(root)])
-    return dj.effective_execstart([(p, Path(p).read_text()) for p in files], ignore)
+    files = unit_flags.find_unit_files("docker.service", [str(root)])
+    return unit_flags.effective_execstart([(p, Path(p).read_text()) for p in files], ignore)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,7 +142,7 @@ def test_parse_rejects_non_objects(raw):
 # ---------------------------------------------------------------------------------------------
 
 def test_unknown_key_without_a_close_match():
-    assert dj.validate({"no-such-option": 1}) == [
+    assert validation.validate({"no-such-option": 1}) == [
         "unknown daemon.json option 'no-such-option' (not a dockerd option; check the "
         "spelling, see dockerd --help)"
     ]
@@ -157,14 +160,14 @@ def test_unknown_key_without_a_close_match():
     ],
 )
 def test_unknown_key_is_named_with_a_suggestion(key, suggestion):
-    [error] = dj.validate({key: []})
+    [error] = validation.validate({key: []})
     assert f"unknown daemon.json option '{key}'" in error
     assert suggestion in error
 
 
 def test_allow_unknown_skips_only_the_unknown_key_check():
-    assert dj.validate({"some-future-option": 1}, allow_unknown=True) == []
-    [error] = dj.validate({"some-future-option": 1, "debug": "yes"}, allow_unknown=True)
+    assert validation.validate({"some-future-option": 1}, allow_unknown=True) == []
+    [error] = validation.validate({"some-future-option": 1, "debug": "yes"}, allow_unknown=True)
     assert error.startswith("'debug' must be a boolean")
 
 
@@ -201,7 +204,7 @@ def test_allow_unknown_skips_only_the_unknown_key_check():
     ],
 )
 def test_type_errors(key, value, expected):
-    errors = dj.validate({key: value})
+    errors = validation.validate({key: value})
     assert len(errors) == 1, errors
     assert expected in errors[0]
 
@@ -234,7 +237,7 @@ def test_type_errors(key, value, expected):
     ],
 )
 def test_value_errors_name_the_key(key, value):
-    errors = dj.validate({key: value})
+    errors = validation.validate({key: value})
     assert len(errors) == 1, errors
     assert errors[0].startswith(f"'{key}'")
     if isinstance(value, str):
@@ -242,7 +245,7 @@ def test_value_errors_name_the_key(key, value):
 
 
 def test_bip_error_shows_the_expected_form():
-    [error] = dj.validate({"bip": "300.1.1.1/24"})
+    [error] = validation.validate({"bip": "300.1.1.1/24"})
     assert error == ("'bip' must be the bridge's own IPv4 address with a prefix length, such as "
                      "172.18.0.1/16; got '300.1.1.1/24'")
 
@@ -269,11 +272,11 @@ def test_bip_error_shows_the_expected_form():
     ],
 )
 def test_valid_configurations_pass(config):
-    assert dj.validate(config) == []
+    assert validation.validate(config) == []
 
 
 def test_all_errors_are_collected():
-    errors = dj.validate({
+    errors = validation.validate({
         "bip": "300.1.1.1/24",
         "log-level": "loud",
         "no-such-option": True,
@@ -286,7 +289,7 @@ def test_all_errors_are_collected():
 
 
 def test_validate_rejects_a_non_mapping():
-    assert dj.validate(["debug"]) == ["daemon.json options must be a mapping, not the list"]
+    assert validation.validate(["debug"]) == ["daemon.json options must be a mapping, not the list"]
 
 
 def test_every_documented_key_is_known():
@@ -309,7 +312,7 @@ def test_every_documented_key_is_known():
         "tlsverify", "userland-proxy", "userland-proxy-path", "userns-remap",
         "cdi-spec-dirs",
     ]
-    assert sorted(set(documented) - set(dj.OPTIONS)) == []
+    assert sorted(set(documented) - set(opts.OPTIONS)) == []
 
 
 @pytest.mark.parametrize(
@@ -323,7 +326,7 @@ def test_every_documented_key_is_known():
     ],
 )
 def test_config_warnings(config, expected):
-    found = dj.config_warnings(config)
+    found = validation.config_warnings(config)
     assert len(found) == len(expected)
     for text, fragment in zip(found, expected, strict=True):
         assert fragment in text
@@ -410,7 +413,7 @@ def test_find_unit_files_priority_and_order(tmp_path):
     write(tmp_path / "run/systemd/system/docker.service.d/a.conf", "")
     write(tmp_path / "usr/lib/systemd/system/docker.service.d/c.conf", "")
     write(tmp_path / "etc/systemd/system/docker.service.d/notes.txt", "not a drop-in")
-    files = dj.find_unit_files("docker.service", [str(tmp_path)])
+    files = unit_flags.find_unit_files("docker.service", [str(tmp_path)])
     assert [os.path.relpath(f, tmp_path) for f in files] == [
         "lib/systemd/system/docker.service",
         "run/systemd/system/docker.service.d/a.conf",
@@ -420,7 +423,7 @@ def test_find_unit_files_priority_and_order(tmp_path):
 
 
 def test_etc_fragment_wins_and_missing_fragment_finds_nothing(tmp_path):
-    assert dj.find_unit_files("docker.service", [str(tmp_path)]) == []
+    assert unit_flags.find_unit_files("docker.service", [str(tmp_path)]) == []
     write(tmp_path / "lib/systemd/system/docker.service", DEBIAN_UNIT)
     write(tmp_path / "etc/systemd/system/docker.service", DOCKER_UNIT)
     assert unit_argv(tmp_path)[0] == "/usr/bin/dockerd"
@@ -441,9 +444,9 @@ def test_overriding_dropins_are_reported(tmp_path):
     write(d / "override.conf", "[Service]\nExecStart=\nExecStart=/usr/bin/dockerd -H fd://\n")
     write(d / "zz-limits.conf", "[Service]\nLimitNOFILE=1\n")
     write(d / "a-early.conf", "[Service]\nExecStart=\nExecStart=/usr/bin/dockerd\n")
-    files = dj.find_unit_files("docker.service", [str(root)])
+    files = unit_flags.find_unit_files("docker.service", [str(root)])
     texts = [(p, Path(p).read_text()) for p in files]
-    assert dj.overriding_dropins(texts, str(own)) == [str(d / "override.conf")]
+    assert unit_flags.overriding_dropins(texts, str(own)) == [str(d / "override.conf")]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -523,10 +526,10 @@ HOSTS = {"hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2376"]}
     ],
 )
 def test_conflicts_and_dropin(argv, config, expected_conflicts, expected_execstart):
-    words = dj.split_command(argv)
-    found = dj.conflicts(words, config)
+    words = unit_flags.split_command(argv)
+    found = unit_flags.conflicts(words, config)
     assert found == expected_conflicts
-    content = dj.dropin_content(words, found)
+    content = unit_flags.dropin_content(words, found)
     if expected_execstart is None:
         assert content is None
         return
@@ -538,16 +541,16 @@ def test_dropin_resolves_the_conflict_it_was_written_for(tmp_path):
     root = unit_tree(tmp_path, DOCKER_UNIT)
     config = {**HOSTS, "containerd": "/run/containerd/containerd.sock"}
     argv = unit_argv(root)
-    content = dj.dropin_content(argv, dj.conflicts(argv, config))
+    content = unit_flags.dropin_content(argv, unit_flags.conflicts(argv, config))
     write(root / "etc/systemd/system/docker.service.d/dockhand-daemon-json.conf", content)
     assert unit_argv(root) == ["/usr/bin/dockerd"]
-    assert dj.conflicts(unit_argv(root), config) == []
+    assert unit_flags.conflicts(unit_argv(root), config) == []
 
 
 def test_config_file_flag():
-    assert dj.config_file_flag(dj.split_command("dockerd --config-file /etc/d.json -H fd://")) \
-        == "/etc/d.json"
-    assert dj.config_file_flag(["dockerd", "-H", "fd://"]) is None
+    argv = unit_flags.split_command("dockerd --config-file /etc/d.json -H fd://")
+    assert unit_flags.config_file_flag(argv) == "/etc/d.json"
+    assert unit_flags.config_file_flag(["dockerd", "-H", "fd://"]) is None
 
 
 # ---------------------------------------------------------------------------------------------
