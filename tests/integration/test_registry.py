@@ -89,7 +89,7 @@ def _rotate(hosts, image, *extra, stop_after="", again=()):
     before = served_serial()
     with PullLoops(hosts, image) as loops:
         if stop_after:
-            first = run_playbook(*extra, "-e", f"rotate_stop_after={stop_after}",
+            first = run_playbook(*extra, "-e", f"rotate_registry_certs_stop_after={stop_after}",
                                  playbook=ROTATE)
             assert first.rc != 0, first.output[-3000:]
             assert f"stopped after {stop_after}" in first.output, first.output[-3000:]
@@ -118,7 +118,7 @@ def test_interrupted_ca_rotation_finishes_with_no_failed_pull_and_only_the_new_c
     new CA is left anywhere, and site.yml finds nothing to change. The two runs go through
     every step of a rotation run in one go (which bench/registry.py times, with its pulls)."""
     old_ca = (PKI / "ca.crt").read_text()
-    _rotate(hosts, pushed, "-e", "rotate_ca=true", stop_after="serve")
+    _rotate(hosts, pushed, "-e", "rotate_registry_certs_ca=true", stop_after="serve")
     new_ca = (PKI / "ca.crt").read_text()
     assert new_ca != old_ca
     assert not (PKI / "ca-next.crt").exists()
