@@ -23,10 +23,10 @@ description:
     hosts, as C(registry_ha_name), with every C(registry_ha) host as an upstream.
   - C(fleet_registries) lists the registries every host trusts, in the shape of
     C(docker_pki_registries). Each C(registry) host and each Podman host with
-    C(podman_registry) on its port, at its address. Each site of the front door on the proxy's
-    HTTPS port, at the proxy's address. A host's address is its C(ansible_host) when that is
-    an IP address (for C(/etc/hosts)); otherwise the entry has none and DNS must know the
-    name. One name served at two addresses (the registry and the front door on different
+    C(dockhand_podman_registry) on its port, at its address. Each site of the front door on
+    the proxy's HTTPS port, at the proxy's address. A host's address is its C(ansible_host)
+    when that is an IP address (for C(/etc/hosts)); otherwise the entry has none and DNS must
+    know the name. One name served at two addresses (the registry and the front door on different
     hosts under the same name) is refused, as no resolver can tell them apart by port.
   - C(fleet_registry_logins) lists the logins for the registry of the first C(registry) host,
     one per user of its C(docker_registry_users). A user without a password is given
@@ -159,7 +159,7 @@ def fleet_registries(groups, hostvars):
     for host in _members(groups, "registry"):
         add(*_registry(hostvars, host), host)
     for host in _members(groups, "podman_hosts"):
-        if _var(hostvars, host, "podman_registry", False):
+        if _var(hostvars, host, "dockhand_podman_registry", False):
             add(*_registry(hostvars, host), host)
     proxies = _members(groups, "proxy")
     if proxies:

@@ -1,4 +1,4 @@
-"""The lab's Podman host (node5, `engine: podman`): it trusts the fleet's CA under
+"""The lab's Podman host (node5, `dockhand_engine: podman`): it trusts the fleet's CA under
 /etc/containers/certs.d, pulls from the registry over HTTPS, and runs a registry of its own
 under Podman as a systemd unit that comes back, with its data, after a restart of the unit
 and of the host."""

@@ -81,7 +81,8 @@ def test_registry_ha_without_a_name_is_refused_naming_the_variable():
 
 
 def test_registries_every_host_trusts():
-    hv = hostvars(p1={"podman_registry": True, "docker_registry_name": "podman.example.com"})
+    hv = hostvars(p1={"dockhand_podman_registry": True,
+                      "docker_registry_name": "podman.example.com"})
     assert fleet_registries(GROUPS, hv) == [
         {"name": "registry.example.com", "port": 5000, "address": "10.0.0.1"},
         {"name": "podman.example.com", "port": 5000, "address": "10.0.0.4"},
@@ -163,7 +164,7 @@ class CountingHostVars(dict):
 
 @pytest.mark.parametrize("fleet_filter", [fleet_sites, fleet_registries, fleet_registry_logins])
 def test_each_host_is_read_once_per_call(fleet_filter):
-    podman = {"podman_registry": True, "docker_registry_name": "podman.example.com"}
+    podman = {"dockhand_podman_registry": True, "docker_registry_name": "podman.example.com"}
     counted = CountingHostVars(hostvars(p1=podman))
     assert fleet_filter(GROUPS, counted) == fleet_filter(GROUPS, hostvars(p1=podman))
     assert counted.reads and set(counted.reads.values()) == {1}, counted.reads
