@@ -365,6 +365,9 @@ class Unit(ModuleRun):
             self.systemctl("disable", "--now", unit, check=False)
             os.unlink(path)
             self.systemctl("daemon-reload")
+            # A container stopped by its unit exits non-zero: the unit, gone from disk, would
+            # stay loaded as failed and leave the host "degraded".
+            self.systemctl("reset-failed", unit, check=False)
             self.podman("rm", "--force", "--ignore", self.name)
         return True, method, path, unit, diff
 

@@ -108,13 +108,15 @@ def test_the_registry_under_podman_comes_back_with_its_data(podman_host, hosts):
 
 
 def test_a_unit_that_does_not_start_puts_the_previous_one_back(podman_host):
-    def unit(*command: str) -> subprocess.CompletedProcess[str]:
-        args = {"name": "dockhand-probe", "image": "dockhand-lab/probe:1",
-                "publish": ["18080:8080"], "command": list(command), "start_timeout": 10}
+    def module(args: dict) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["ansible", "-i", str(INVENTORY), HOST, "-m", "dockhand.docker.podman_container_unit",
              "-a", json.dumps(args)], cwd=ROOT, capture_output=True, text=True, check=False,
             env=ansible_env())
+
+    def unit(*command: str) -> subprocess.CompletedProcess[str]:
+        return module({"name": "dockhand-probe", "image": "dockhand-lab/probe:1",
+                       "publish": ["18080:8080"], "command": list(command), "start_timeout": 10})
 
     try:
         assert unit().returncode == 0
@@ -128,11 +130,12 @@ def test_a_unit_that_does_not_start_puts_the_previous_one_back(podman_host):
         answer = on_host(HOST, "curl", "-s", "--retry", "10", "--retry-connrefused",
                          "--retry-delay", "1", "http://127.0.0.1:18080/").stdout
         assert answer.strip()
+        # Removed, the unit leaves nothing behind: not even a failed unit (a degraded host).
+        assert "CHANGED" in module({"name": "dockhand-probe", "state": "absent"}).stdout
+        assert on_host(HOST, "systemctl", "is-failed", "container-dockhand-probe.service",
+                       check=False).stdout.strip() != "failed"
     finally:
-        subprocess.run(["ansible", "-i", str(INVENTORY), HOST, "-m",
-                        "dockhand.docker.podman_container_unit", "-a",
-                        "name=dockhand-probe state=absent"], cwd=ROOT, check=False,
-                       capture_output=True, env=ansible_env())
+        module({"name": "dockhand-probe", "state": "absent"})
 
 
 def test_a_second_podman_run_changes_nothing(podman_host):
