@@ -44,9 +44,12 @@ lab-down:
 	@if [ -x $(PY) ]; then $(PY) -m lab down --images; else python3 -m lab down --images; fi
 
 ## test: every test: lint, sanity, unit, engine, the lab integration suite, molecule; ends with the
-## time each phase took (the lab suite per module, molecule per scenario)
+## time each phase took (the lab suite per module, molecule per scenario). The lab suite runs in
+## one lane and the rest beside it in another (scripts/run-phases says why), molecule one
+## scenario at a time there so that the lab suite keeps most of the machine.
 test:
-	@scripts/run-phases lint sanity unit engine integration molecule
+	@MOLECULE_JOBS=$${MOLECULE_JOBS:-1} scripts/run-phases "venv docker lab-up" \
+	  "integration" "lint sanity unit engine molecule"
 
 lint: venv
 	ruff check plugins lab tests bench
