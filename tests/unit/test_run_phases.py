@@ -1,0 +1,75 @@
+"""scripts/run-phases, make test's driver, on a Makefile of its own: the setup targets run
+once before the lanes, the lanes run side by side, a failed phase fails the run and is named
+in the closing table, and the other lane still finishes."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "run-phases"
+
+MAKEFILE = """\
+setup:
+\t@echo setup >> runs.log
+slow-a: setup
+\t@echo slow-a >> runs.log; sleep 2
+slow-b: setup
+\t@echo slow-b >> runs.log; sleep 2
+after-a:
+\t@echo after-a >> runs.log
+broken:
+\t@echo broken-output; exit 3
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "Makefile").write_text(MAKEFILE)
+    return tmp_path
+
+
+def run(project: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    start = time.monotonic()
+    proc = subprocess.run([str(SCRIPT), *args], cwd=project, capture_output=True, text=True,
+                          timeout=60, check=False)
+    return proc, time.monotonic() - start
+
+
+def table(output: str) -> list[list[str]]:
+    rows = output.split("== make test: time per phase (min:s) ==\n", 1)[1].splitlines()
+    return [row.split() for row in rows]
+
+
+def test_lanes_run_side_by_side_after_the_setup_ran_once(project):
+    proc, wall = run(project, "setup", "slow-a after-a", "slow-b")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = (project / "runs.log").read_text().split()
+    assert runs.count("setup") == 1
+    assert runs[0] == "setup" and runs.index("slow-a") < runs.index("after-a")
+    assert wall < 3.8, "the two 2 s phases ran one after the other"
+    rows = table(proc.stdout)
+    assert [row[1:3] for row in rows[:4]] == [
+        ["setup", "setup"], ["slow-a", "lane"], ["after-a", "lane"], ["slow-b", "lane"]]
+    assert rows[-1][1:3] == ["total", "(wall"]
+
+
+def test_a_failed_phase_fails_the_run_is_named_and_the_other_lane_finishes(project):
+    proc, _ = run(project, "setup", "broken after-a", "slow-b")
+    assert proc.returncode == 1
+    assert "[broken] broken-output" in proc.stdout
+    runs = (project / "runs.log").read_text().split()
+    assert "after-a" not in runs and "slow-b" in runs
+    failed = [row for row in table(proc.stdout) if "FAILED" in row]
+    # make exits 2 when a recipe fails, whatever the recipe returned.
+    assert [row[1] for row in failed] == ["broken"] and failed[0][-2:] == ["(rc", "2)"]
+
+
+def test_a_failed_setup_runs_no_lane(project):
+    proc, _ = run(project, "broken", "slow-a")
+    assert proc.returncode == 1
+    assert not (project / "runs.log").exists()
+    assert [row[1] for row in table(proc.stdout)[:-1]] == ["broken"]
