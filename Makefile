@@ -45,8 +45,8 @@ lab-down:
 
 ## test: every test: lint, sanity, unit, engine, the lab integration suite, molecule; ends with the
 ## time each phase took (the lab suite per module, molecule per scenario). The lab suite runs in
-## one lane and the rest beside it in another (scripts/run-phases says why), molecule one
-## scenario at a time there so that the lab suite keeps most of the machine.
+## one lane and the rest beside it in another (scripts/run-phases says why); there molecule
+## runs one scenario at a time unless MOLECULE_JOBS says otherwise.
 test:
 	@MOLECULE_JOBS=$${MOLECULE_JOBS:-1} scripts/run-phases "venv docker lab-up" \
 	  "integration" "lint sanity unit engine molecule"
