@@ -70,7 +70,14 @@ def served_serial() -> int:
 
 
 class PullLoops:
-    """`docker pull` in a loop on every host, counting successes and failures."""
+    """`docker pull` in a loop on every host, counting successes and failures.
+
+    A short pause between pulls: the lab's hosts share the machine's cores with the change
+    the loops watch, and unpaced loops (each pull two bcrypt checks on the registry) took
+    most of them, which made a rotation take twice as long. With the pause every host
+    still has a pull in flight most of the time, so a swap still meets several."""
+
+    PAUSE = 0.25
 
     def __init__(self, hosts: list[str], image: str):
         self.hosts, self.image, self.dir = hosts, image, "/tmp/dockhand-pull-loop"
@@ -83,7 +90,7 @@ class PullLoops:
             subprocess.run(["docker", "cp", str(LOOP), f"{container}:/usr/local/bin/pull-loop"],
                            check=True)
             subprocess.run(["docker", "exec", "-d", container, "sh", "/usr/local/bin/pull-loop",
-                            self.image, self.dir], check=True)
+                            self.image, self.dir, str(self.PAUSE)], check=True)
         time.sleep(2)
         return self
 
