@@ -89,6 +89,8 @@ options:
     description:
       - The node's intended role, set on a manager through the node update (promotion or
         demotion).
+      - A promotion returns once the node is a reachable manager (within O(timeout)), so
+        that the next one, whose raft commit needs its vote, does not time out.
       - A demotion is refused when the reachable managers left would be fewer than the
         quorum (floor(m/2)+1) of the m managers left, unless O(allow_quorum_loss). The last
         manager of a swarm is never demoted.
@@ -393,6 +395,20 @@ class SwarmNode(ModuleRun):
                                f"/nodes/{target['ID']}")
         return target
 
+    def wait_reachable(self, target):
+        """A promoted node votes once it has caught up with the raft log: until then the
+        next promotion's commit needs a vote it cannot give and times out (DeadlineExceeded
+        under load). Return once the node is a reachable manager."""
+        deadline = time.monotonic() + self.params["timeout"]
+        while not is_reachable_manager(target):
+            if time.monotonic() > deadline:
+                self.fail(f"node {node_label(target)} was promoted but is not a reachable "
+                          f"manager after {self.params['timeout']} s")
+            time.sleep(0.5)
+            target = self.call(f"inspect node {target['ID']}", self.client.get,
+                               f"/nodes/{target['ID']}")
+        return target
+
     def check_leave_quorum(self):
         if self.params["allow_quorum_loss"]:
             return
@@ -500,6 +516,8 @@ class SwarmNode(ModuleRun):
             self.actions.extend(change_actions(target, changed))
             if not self.check:
                 self.update(target)
+                if "role" in changed and params["role"] == "manager":
+                    self.wait_reachable(target)
 
         if params["prune_down_nodes_named"]:
             for stale in stale_nodes(nodes, params["prune_down_nodes_named"],
@@ -551,7 +569,9 @@ class SwarmNode(ModuleRun):
 
     def update(self, target, wanted=None):
         """POST the node update at the node's current version; re-read and retry when another
-        writer got there first. ``wanted(node)`` is (spec, changed fields)."""
+        writer got there first, or when the raft commit timed out (on a loaded swarm a
+        promotion's commit can outlast the API's deadline and still land: the re-read then
+        finds nothing left to do). ``wanted(node)`` is (spec, changed fields)."""
         wanted = wanted or self.wanted_spec
         node = target
         for attempt in range(UPDATE_ATTEMPTS):
@@ -563,9 +583,13 @@ class SwarmNode(ModuleRun):
                                  {"version": version_index(node)}, body=spec)
                 return
             except EngineError as exc:
-                if "out of sequence" not in exc.message or attempt == UPDATE_ATTEMPTS - 1:
+                timed_out = "DeadlineExceeded" in exc.message
+                retry = timed_out or "out of sequence" in exc.message
+                if not retry or attempt == UPDATE_ATTEMPTS - 1:
                     self.fail(f"cannot update node {node_label(node)}: {exc.message}",
                               status=exc.status)
+                if timed_out:
+                    time.sleep(2)
             node = self.call(f"inspect node {node['ID']}", self.client.get,
                              f"/nodes/{node['ID']}")
 
