@@ -4,7 +4,6 @@ in the closing table, and the other lane still finishes."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -24,8 +23,6 @@ after-a:
 \t@echo after-a >> runs.log
 broken:
 \t@echo broken-output; exit 3
-niceness:
-\t@echo "$$(cut -d' ' -f19 /proc/self/stat)" > $@.$$PPID
 """
 
 
@@ -76,15 +73,3 @@ def test_a_failed_setup_runs_no_lane(project):
     assert proc.returncode == 1
     assert not (project / "runs.log").exists()
     assert [row[1] for row in table(proc.stdout)[:-1]] == ["broken"]
-
-
-def test_the_lanes_after_the_first_run_at_a_lower_priority(project):
-    proc, _ = run(project, "setup", "niceness", "slow-a")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    base = os.nice(0)
-    (first,) = project.glob("niceness.*")
-    assert int(first.read_text()) == base
-    proc, _ = run(project, "setup", "slow-a", "niceness")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    side = [p.read_text().strip() for p in project.glob("niceness.*") if p != first]
-    assert side == [str(min(base + 5, 19))]
