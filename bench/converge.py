@@ -44,6 +44,25 @@ def profile_lines(output: str) -> str:
     return "\n".join(line for line in recap.splitlines()[-45:] if line.strip())
 
 
+def failures(output: str) -> str:
+    """Each failed task of a run, with its task line: the tail of a long run shows only the
+    recap, which names the host but not what failed."""
+    blocks, task = [], ""
+    lines = output.splitlines()
+    for number, line in enumerate(lines):
+        if line.startswith("TASK ["):
+            task = line
+        elif line.startswith("fatal: ["):
+            # The result ends at the first blank line; a long one is cut at 30 lines.
+            block = [task]
+            for result in lines[number:number + 30]:
+                if not result.strip():
+                    break
+                block.append(result)
+            blocks.append("\n".join(block))
+    return "\n\n".join(blocks)
+
+
 def timed(label: str, cmd: list[str], profile: bool = False) -> float:
     print(f"[bench] {label} ...", flush=True)
     start = time.monotonic()
@@ -51,7 +70,8 @@ def timed(label: str, cmd: list[str], profile: bool = False) -> float:
                           capture_output=True, text=True, check=False)
     elapsed = time.monotonic() - start
     if proc.returncode != 0:
-        sys.exit(f"[bench] {label} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        sys.exit(f"[bench] {label} failed:\n{failures(proc.stdout)}\n{proc.stdout[-3000:]}\n"
+                 f"{proc.stderr[-3000:]}")
     if " changed=" in proc.stdout and "no-op" in label:
         changed = sum(int(n) for n in re.findall(r" changed=(\d+)", proc.stdout))
         print(f"[bench] {label}: changed={changed}", flush=True)
