@@ -52,7 +52,8 @@ def failures(output: str) -> str:
     for number, line in enumerate(lines):
         if line.startswith("TASK ["):
             task = line
-        elif line.startswith("fatal: ["):
+        # A loop's failed items come as "failed: [host] (item=...)", the task's end as fatal.
+        elif line.startswith(("fatal: [", "failed: [")):
             # The result ends at the first blank line; a long one is cut at 30 lines.
             block = [task]
             for result in lines[number:number + 30]:
