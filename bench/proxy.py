@@ -8,8 +8,8 @@ so no route profits from the registry already holding it. Target: through a prox
 0.9 x direct, push and pull.
 
 `--quick` measures only the front door the lab runs (no switch: the lab suite switches the
-doors and back), moving a 16 MB layer once per route, with no target: make test runs it so
-that a change that breaks the benchmark fails the suite.
+doors and back), moving a 16 MB layer once per route, with no target: `make bench-quick` runs
+it, so that a change that breaks the benchmark is found before it lands.
 """
 
 from __future__ import annotations

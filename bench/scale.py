@@ -8,8 +8,8 @@ then its no-op re-run. Prints both sizes' times, the ratios large / small agains
 (no-op <= 2, fresh converge <= 3), and for each run how busy the machine's CPUs were and how
 much it received from the network, which says whether the cores or the mirror bound the run.
 
-`--quick` runs sizes 1 and 2 with no goal: make test runs it so that a change that breaks the
-benchmark fails the suite.
+`--quick` runs sizes 1 and 2 with no goal: `make bench-quick` runs it, so that a change that
+breaks the benchmark is found before it lands.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@
 3. no-op re-run of the same play.
 
 Prints the times and the ratios formation / facts floor and no-op / facts floor. Each step
-is one run already, so there is no quick mode: make test runs it as it is, after the lab suite
-(the swarm is formed again without the stacks other roles deploy).
+is one run already, so there is no quick mode: `make bench-quick` runs it as it is, after the
+benchmarks that need the stacks other roles deploy (the swarm is formed again without them).
 """
 
 from __future__ import annotations

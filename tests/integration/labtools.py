@@ -92,10 +92,11 @@ def lab_hosts(group: str = "docker_hosts") -> list[str]:
     return sorted((hosts["all"]["children"].get(group) or {}).get("hosts") or {})
 
 
-def on_host(host: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def on_host(host: str, *cmd: str, check: bool = True,
+            timeout: int = 120) -> subprocess.CompletedProcess[str]:
     """Run a command inside a lab host directly, independent of Ansible."""
     return subprocess.run(["docker", "exec", f"dockhand-lab-{host}", *cmd],
-                          capture_output=True, text=True, check=check, timeout=120)
+                          capture_output=True, text=True, check=check, timeout=timeout)
 
 
 def age_package_lists(hosts: list[str]) -> None:

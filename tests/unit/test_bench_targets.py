@@ -1,0 +1,36 @@
+"""`make bench` runs every benchmark in full and `make bench-quick` runs every one once in its
+quick mode: a benchmark added to bench/ and left out of them could break unnoticed, as
+bench/converge.py once did. Read from `make -n`, so what is checked is what make would run."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCHMARKS = {path.name for path in (ROOT / "bench").glob("*.py")}
+
+
+def scripts_run(target: str) -> dict[str, list[str]]:
+    """Each bench script `make TARGET` would run, with the arguments it gets."""
+    # -o: the prerequisites (virtualenv, engine, lab) are not what is looked at here.
+    skip = [arg for name in ("venv", "docker", "lab-up") for arg in ("-o", name)]
+    commands = subprocess.run(["make", "-n", "--no-print-directory", *skip, target], cwd=ROOT,
+                              capture_output=True, text=True, check=True).stdout
+    return {m["script"]: m["args"].split()
+            for m in re.finditer(r"bench/(?P<script>\w+\.py)(?P<args>[^\n]*)", commands)}
+
+
+def test_make_bench_quick_runs_every_benchmark_quick_where_it_has_a_quick_mode():
+    quick = scripts_run("bench-quick")
+    assert set(quick) == BENCHMARKS
+    for script, args in quick.items():
+        has_quick = "--quick" in (ROOT / "bench" / script).read_text()
+        assert ("--quick" in args) == has_quick, script
+
+
+def test_make_bench_runs_every_benchmark_in_full():
+    full = scripts_run("bench")
+    assert set(full) == BENCHMARKS
+    assert not any("--quick" in args for args in full.values())
