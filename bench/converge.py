@@ -89,8 +89,7 @@ def timed(label: str, cmd: list[str], profile: bool = False) -> float:
         if changed:
             CHANGED[label] = changed
     if profile:
-        recap = proc.stdout[proc.stdout.find("PLAY RECAP"):]
-        print("\n".join(line for line in recap.splitlines()[-45:] if line.strip()), flush=True)
+        print(profile_lines(proc.stdout), flush=True)
     print(f"[bench] {label}: {elapsed:.1f} s", flush=True)
     return elapsed
 
