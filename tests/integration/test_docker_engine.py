@@ -113,19 +113,24 @@ def test_invalid_bip_fails_naming_it_and_leaves_the_engine_running(converged, ho
 
 
 def test_option_that_stops_dockerd_from_starting_is_rolled_back(converged, hosts):
-    """Valid by type, refused by dockerd at start: the role restores and restarts."""
+    """Valid by type, refused by dockerd at start: the role restores and restarts.
+
+    On one host: the restore is each host's own rescue, and a run across the fleet would only
+    repeat it (at the cost of every host's engine share)."""
+    host = hosts[-1]
     before = {h: file_digest(h, DAEMON_JSON) for h in hosts}
-    run = run_playbook("-e", '{"docker_daemon_options": {"storage-driver": "no-such-driver"}}')
+    run = run_playbook("--limit", host,
+                       "-e", '{"docker_daemon_options": {"storage-driver": "no-such-driver"}}')
     assert run.rc != 0
     # dockerd's own reason, read from the journal, is in the failure message.
     assert "could not be applied" in run.output
     assert "no-such-driver" in run.output or "graphdriver" in run.output, run.output[-4000:]
-    assert run.total("failed") == len(hosts)
+    assert run.total("failed") == 1
     assert {h: file_digest(h, DAEMON_JSON) for h in hosts} == before
     assert_engine_active(hosts)
     # And a normal run afterwards is still a no-op: the failed run stopped in the engine's
     # share, so the engine's share is what it could have left changed.
-    again = run_playbook(*ENGINE_SHARE)
+    again = run_playbook("--limit", host, *ENGINE_SHARE)
     assert again.rc == 0 and again.total("changed") == 0, again.output[-4000:]
 
 
