@@ -29,7 +29,7 @@ ROTATE = ROOT / "playbooks" / "rotate_registry_certs.yml"
 @pytest.fixture(scope="module")
 def pushed(converged, hosts) -> str:
     """An image pushed from one host; the others pull it. The lab is converged again first:
-    the modules before this one change hosts on purpose and put them back with limited runs."""
+    the engine tests rebuild a node and converge it alone (--limit), outside the swarm."""
     converge()
     image = f"{REGISTRY}/itest/probe:{uuid.uuid4().hex[:8]}"
     pusher = hosts[1]
