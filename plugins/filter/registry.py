@@ -25,9 +25,10 @@ description:
   - C(pki_ca_bundle) is the PEM of the fleet's CA in a PKI directory, followed during a CA
     rotation by the next CA's, for whatever verifies certificates of either.
   - C(htpasswd) renders an htpasswd file with bcrypt hashes, keeping every existing hash
-    whose password still matches, so that an unchanged user list changes nothing. It needs
-    the Python package C(bcrypt) on the controller (the collection's C(requirements.txt));
-    the other filters need only the standard library.
+    whose password still matches at the wanted cost, so that an unchanged user list changes
+    nothing. The cost is its third argument (default 10), or a user's own C(bcrypt_cost).
+    It needs the Python package C(bcrypt) on the controller (the collection's
+    C(requirements.txt)); the other filters need only the standard library.
   - C(docker_preload_needed) tells whether a C(docker save) tarball on the controller must be
     sent to a host and loaded, from M(dockhand.docker.engine_image_load)'s check-mode result
     on the host's copy. It must when that copy is missing, when an image or tag is missing on
@@ -71,8 +72,15 @@ def pki_covers(name, sans):
     return pki.covers(str(name), sans, sans)
 
 
-def htpasswd(users, existing="", var_name="users"):
-    """``users``: a list of {name, password}. ``existing``: the file as it is on the host."""
+def _bcrypt_cost(digest):
+    """The cost a bcrypt digest was made with ($2b$10$...), or None for anything else."""
+    parts = digest.split("$")
+    return int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else None
+
+
+def htpasswd(users, existing="", var_name="users", cost=10):
+    """``users``: a list of {name, password[, bcrypt_cost]}. ``existing``: the file as it is on
+    the host. A hash made at another cost is made again: the cost is part of what is asked."""
     # Imported here: at the top, a controller without bcrypt would lose every filter above.
     bcrypt = controller_deps.require("bcrypt", AnsibleFilterError)
     current = {}
@@ -87,13 +95,23 @@ def htpasswd(users, existing="", var_name="users"):
             raise AnsibleFilterError(f"{var_name}[{index}]: name must be non-empty, without ':'")
         if not password:
             raise AnsibleFilterError(f"{var_name}[{index}] ({name}): the password is empty")
+        asked = user.get("bcrypt_cost", cost)
+        try:  # -e gives a string, and True is no cost
+            rounds = None if isinstance(asked, bool) else int(str(asked))
+        except ValueError:
+            rounds = None
+        if rounds is None or not 4 <= rounds <= 31:
+            raise AnsibleFilterError(
+                f"{var_name}[{index}] ({name}): the bcrypt cost must be a whole number from 4 "
+                f"to 31 (got {asked!r})")
         digest = current.get(name, "")
         try:
-            still_valid = bool(digest) and bcrypt.checkpw(password.encode(), digest.encode())
+            still_valid = (_bcrypt_cost(digest) == rounds
+                           and bcrypt.checkpw(password.encode(), digest.encode()))
         except ValueError:  # not a bcrypt hash: replace it
             still_valid = False
         if not still_valid:
-            digest = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+            digest = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=rounds)).decode()
         lines.append(f"{name}:{digest}")
     return "\n".join(lines) + ("\n" if lines else "")
 

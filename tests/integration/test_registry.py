@@ -14,6 +14,7 @@ from registrytools import (
     PKI,
     REGISTRY,
     REGISTRY_IP,
+    USER,
     PullLoops,
     http_status,
     login,
@@ -66,6 +67,13 @@ def test_wrong_password_is_refused(converged, hosts):
     refused = login(hosts[2], secret="not-the-password", check=False)
     assert refused.returncode != 0
     assert "unauthorized" in (refused.stdout + refused.stderr).lower()
+
+
+def test_a_generated_password_is_checked_at_the_cheapest_cost(converged, hosts):
+    """The registry checks it on every request a pull makes: at cost 10 four hosts pulling
+    in a loop kept a core busy; its 190 random bits need no cost against guessing."""
+    line = on_host(hosts[0], "cat", "/etc/dockhand/registry/htpasswd").stdout.strip()
+    assert line.startswith(f"{USER}:$2b$05$"), line[:12]
 
 
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion:DeprecationWarning")

@@ -55,6 +55,8 @@ def test_lanes_run_side_by_side_after_the_setup_ran_once(project):
     assert [row[1:3] for row in rows[:4]] == [
         ["setup", "setup"], ["slow-a", "lane"], ["after-a", "lane"], ["slow-b", "lane"]]
     assert rows[-1][1:3] == ["total", "(wall"]
+    # Two sleeping lanes leave the cores mostly idle; the share is a whole per cent.
+    assert rows[-2][1:4] == ["%", "cpu", "busy"] and 0 <= int(rows[-2][0]) <= 100
 
 
 def test_a_failed_phase_fails_the_run_is_named_and_the_other_lane_finishes(project):
