@@ -73,9 +73,10 @@ class PullLoops:
     """`docker pull` in a loop on every host, counting successes and failures.
 
     A short pause between pulls: the lab's hosts share the machine's cores with the change
-    the loops watch, and unpaced loops (each pull two bcrypt checks on the registry) took
-    most of them, which made a rotation take twice as long. With the pause every host
-    still has a pull in flight most of the time, so a swap still meets several."""
+    the loops watch, and unpaced loops (each pull a docker client and two bcrypt checks on
+    the registry, at cost 10 then) took most of them, which made a rotation take twice as
+    long. With the pause every host still has a pull in flight most of the time, so a swap
+    still meets several."""
 
     PAUSE = 0.25
 
