@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.dockhand.docker.plugins.module_utils import (
@@ -26,7 +27,8 @@ description:
     rotation by the next CA's, for whatever verifies certificates of either.
   - C(htpasswd) renders an htpasswd file with bcrypt hashes, keeping every existing hash
     whose password still matches at the wanted cost, so that an unchanged user list changes
-    nothing. The cost is its third argument (default 10), or a user's own C(bcrypt_cost).
+    nothing. The cost is its third argument (default 10; the fourth names it in errors), or a
+    user's own C(bcrypt_cost).
     It needs the Python package C(bcrypt) on the controller (the collection's
     C(requirements.txt)); the other filters need only the standard library.
   - C(docker_preload_needed) tells whether a C(docker save) tarball on the controller must be
@@ -78,11 +80,27 @@ def _bcrypt_cost(digest):
     return int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else None
 
 
-def htpasswd(users, existing="", var_name="users", cost=10):
+def _rounds(asked, where):
+    """A bcrypt cost as an int: a whole number from 4 to 31, given as a number or as digits
+    (-e gives a string); True is no cost."""
+    if isinstance(asked, int) and not isinstance(asked, bool):
+        rounds = asked
+    elif isinstance(asked, str) and re.fullmatch(r"[0-9]+", asked):
+        rounds = int(asked)
+    else:
+        rounds = None
+    if rounds is None or not 4 <= rounds <= 31:
+        raise AnsibleFilterError(
+            f"{where}: the bcrypt cost must be a whole number from 4 to 31 (got {asked!r})")
+    return rounds
+
+
+def htpasswd(users, existing="", var_name="users", cost=10, cost_var="cost"):
     """``users``: a list of {name, password[, bcrypt_cost]}. ``existing``: the file as it is on
     the host. A hash made at another cost is made again: the cost is part of what is asked."""
     # Imported here: at the top, a controller without bcrypt would lose every filter above.
     bcrypt = controller_deps.require("bcrypt", AnsibleFilterError)
+    cost = _rounds(cost, cost_var)
     current = {}
     for line in str(existing or "").splitlines():
         name, sep, digest = line.partition(":")
@@ -95,15 +113,8 @@ def htpasswd(users, existing="", var_name="users", cost=10):
             raise AnsibleFilterError(f"{var_name}[{index}]: name must be non-empty, without ':'")
         if not password:
             raise AnsibleFilterError(f"{var_name}[{index}] ({name}): the password is empty")
-        asked = user.get("bcrypt_cost", cost)
-        try:  # -e gives a string, and True is no cost
-            rounds = None if isinstance(asked, bool) else int(str(asked))
-        except ValueError:
-            rounds = None
-        if rounds is None or not 4 <= rounds <= 31:
-            raise AnsibleFilterError(
-                f"{var_name}[{index}] ({name}): the bcrypt cost must be a whole number from 4 "
-                f"to 31 (got {asked!r})")
+        rounds = _rounds(user["bcrypt_cost"], f"{var_name}[{index}] ({name})") \
+            if "bcrypt_cost" in user else cost
         digest = current.get(name, "")
         try:
             still_valid = (_bcrypt_cost(digest) == rounds

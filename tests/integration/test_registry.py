@@ -69,7 +69,7 @@ def test_wrong_password_is_refused(converged, hosts):
     assert "unauthorized" in (refused.stdout + refused.stderr).lower()
 
 
-def test_a_generated_password_is_checked_at_the_cheapest_cost(converged, hosts):
+def test_a_generated_password_is_hashed_at_cost_5(converged, hosts):
     """The registry checks it on every request a pull makes: at cost 10 four hosts pulling
     in a loop kept a core busy; its 190 random bits need no cost against guessing."""
     line = on_host(hosts[0], "cat", "/etc/dockhand/registry/htpasswd").stdout.strip()
@@ -182,6 +182,9 @@ def test_remote_api_needs_a_client_certificate(converged, hosts):
          "docker_registry_cert_sans", "does not cover"),
         ({"docker_pki_key_type": "rsa", "docker_pki_key_size": 1024},
          "docker_pki_key_type/docker_pki_key_size", "at least 2048"),
+        # bcrypt's own range: the argument spec alone would take 32, or true as 1.
+        ({"docker_registry_bcrypt_cost": 32}, "docker_registry_bcrypt_cost",
+         "whole number from 4 to 31"),
     ],
 )
 def test_bad_input_fails_naming_the_variable_with_nothing_changed(converged, extra, named, why):

@@ -47,8 +47,12 @@ def test_a_line_that_is_no_bcrypt_hash_is_replaced():
     assert bcrypt.checkpw(b"pw", digests(text)["ci"].encode())
 
 
-@pytest.mark.parametrize("bad", [3, 32, "ten", True, None])
+@pytest.mark.parametrize("bad", [3, 32, "ten", "1_0", " 10", "+10", 10.0, True, None])
 def test_a_cost_bcrypt_refuses_is_named(bad):
-    named = r"docker_registry_users\[0\] \(ci\): the bcrypt cost"
+    with pytest.raises(AnsibleFilterError, match=r"^docker_registry_bcrypt_cost: the bcrypt cost"):
+        htpasswd([{"name": "ci", "password": "pw"}], "", "docker_registry_users", bad,
+                 "docker_registry_bcrypt_cost")
+    named = r"^docker_registry_users\[0\] \(ci\): the bcrypt cost"
     with pytest.raises(AnsibleFilterError, match=named):
-        htpasswd([{"name": "ci", "password": "pw"}], "", "docker_registry_users", bad)
+        htpasswd([{"name": "ci", "password": "pw", "bcrypt_cost": bad}], "",
+                 "docker_registry_users", 10, "docker_registry_bcrypt_cost")
