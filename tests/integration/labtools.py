@@ -47,9 +47,58 @@ def ansible_env() -> dict[str, str]:
     return env
 
 
-# Whether the last run that could change the lab was a whole, successful site.yml: a
-# fixture that needs the converged lab runs site.yml only when it was not.
-_LAB = {"converged": False}
+# What a whole site.yml would still change, as far as the runs so far tell: the scopes that a
+# run changed and no plain run (the inventory's own values) of the same or a wider scope has put
+# back since. A scope is a playbook that applies site.yml's roles with site.yml's values, with
+# the run's --tags and --limit; EVERYTHING is a change that no scoped run is known to undo (a
+# rebuilt node, a run of another playbook, a run with options this does not read).
+EVERYTHING = ("everything",)
+_DIRTY: set[tuple] = {EVERYTHING}
+# podman.yml is site.yml's Podman play on its own.
+RESTORING = {SITE, ROOT / "playbooks" / "podman.yml"}
+_FLAGS = {"--check", "-C", "--diff", "-D"}
+
+
+def _scope(playbook: Path, args: tuple[str, ...]) -> tuple[tuple, bool]:
+    """(scope, plain) of a run: its playbook, --tags and --limit (EVERYTHING when the run
+    has an option this does not read), and whether it used the inventory's values only."""
+    tags = limit = None
+    plain, known = True, playbook in RESTORING
+    rest = iter(args)
+    for arg in rest:
+        if arg in ("--tags", "-t"):
+            tags = next(rest)
+        elif arg in ("--limit", "-l"):
+            limit = next(rest)
+        elif arg in ("-e", "--extra-vars"):
+            next(rest)
+            plain = False
+        elif arg not in _FLAGS and not re.fullmatch(r"-v+", arg):
+            plain = known = False
+    return ((playbook, tags, limit) if known else EVERYTHING), plain
+
+
+def _covers(wide: tuple, narrow: tuple) -> bool:
+    """Whether a plain run of scope `wide` puts back what a run of `narrow` changed: the
+    same playbook, and each of --tags and --limit either absent or the same."""
+    if EVERYTHING in (wide, narrow):
+        return False
+    return wide[0] == narrow[0] and all(
+        w is None or w == n for w, n in zip(wide[1:], narrow[1:], strict=True))
+
+
+def _track(playbook: Path, args: tuple[str, ...], run: Run) -> None:
+    if "--check" in args or "-C" in args:
+        return
+    scope, plain = _scope(playbook, args)
+    if plain and run.rc == 0 and scope != EVERYTHING:
+        if scope == (SITE, None, None):
+            _DIRTY.clear()
+        else:
+            _DIRTY.difference_update({dirty for dirty in _DIRTY if _covers(scope, dirty)})
+    # A run that failed before any task changed anything (the bad-input tests) changed nothing.
+    elif not (run.recap and run.total("changed") == 0):
+        _DIRTY.add(scope)
 
 
 def run_playbook(*args: str, playbook: Path = SITE, timeout: int = 1200,
@@ -64,25 +113,22 @@ def run_playbook(*args: str, playbook: Path = SITE, timeout: int = 1200,
         for m in RECAP.finditer(output)
     }
     run = Run(proc.returncode, output, recap)
-    whole_site = playbook == SITE and inventory == INVENTORY and not args
-    # A check run, or any run that succeeded and changed nothing, leaves the lab as it was.
-    no_change = "--check" in args or (run.rc == 0 and bool(recap) and run.total("changed") == 0)
-    if whole_site or not no_change:
-        _LAB["converged"] = whole_site and run.rc == 0
+    _track(playbook if inventory == INVENTORY else Path("other inventory"), args, run)
     return run
 
 
 def converge() -> None:
-    """site.yml on the whole lab, unless the last run that could change it was that already
-    and succeeded (a test that changes the lab by other means calls lab() or run_playbook)."""
-    if not _LAB["converged"]:
+    """site.yml on the whole lab, unless the runs since the last one that succeeded have put
+    back what they changed (a test that changes the lab by other means calls lab() or
+    run_playbook)."""
+    if _DIRTY:
         run = run_playbook()
         assert run.rc == 0, run.output[-4000:]
 
 
 def lab(*args: str) -> None:
     """python -m lab (up, rebuild a node, ...): the lab is not converged afterwards."""
-    _LAB["converged"] = False
+    _DIRTY.add(EVERYTHING)
     subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, check=True,
                    capture_output=True, timeout=900)
 

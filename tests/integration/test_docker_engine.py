@@ -119,7 +119,7 @@ def test_option_that_stops_dockerd_from_starting_is_rolled_back(converged, hosts
     repeat it (at the cost of every host's engine share)."""
     host = hosts[-1]
     before = {h: file_digest(h, DAEMON_JSON) for h in hosts}
-    run = run_playbook("--limit", host,
+    run = run_playbook("--limit", host, *ENGINE_SHARE,
                        "-e", '{"docker_daemon_options": {"storage-driver": "no-such-driver"}}')
     assert run.rc != 0
     # dockerd's own reason, read from the journal, is in the failure message.
@@ -128,8 +128,7 @@ def test_option_that_stops_dockerd_from_starting_is_rolled_back(converged, hosts
     assert run.total("failed") == 1
     assert {h: file_digest(h, DAEMON_JSON) for h in hosts} == before
     assert_engine_active(hosts)
-    # And a normal run afterwards is still a no-op: the failed run stopped in the engine's
-    # share, so the engine's share is what it could have left changed.
+    # And a normal run of the same share afterwards is still a no-op.
     again = run_playbook("--limit", host, *ENGINE_SHARE)
     assert again.rc == 0 and again.total("changed") == 0, again.output[-4000:]
 
@@ -204,10 +203,12 @@ def test_data_root_moves_with_its_data(converged, hosts):
 
 def test_a_new_engine_starts_once_already_configured(converged, hosts):
     """The packages do not start a new engine; its first start has the inventory's
-    daemon.json and drop-in, so it never runs with defaults and never restarts."""
+    daemon.json and drop-in, so it never runs with defaults and never restarts. The whole
+    site.yml, as for a host added to an inventory: it rejoins the swarm, and the lab is
+    converged again for the tests after these."""
     host = hosts[-1]
     lab("rebuild", host)
-    fresh = run_playbook("--limit", host)
+    fresh = run_playbook()
     assert fresh.rc == 0, fresh.output[-4000:]
     journal = on_host(host, "journalctl", "-u", "docker.service", "-b", "--no-pager",
                       "-o", "cat").stdout

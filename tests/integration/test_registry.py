@@ -29,8 +29,8 @@ ROTATE = ROOT / "playbooks" / "rotate_registry_certs.yml"
 
 @pytest.fixture(scope="module")
 def pushed(converged, hosts) -> str:
-    """An image pushed from one host; the others pull it. The lab is converged again first:
-    the engine tests rebuild a node and converge it alone (--limit), outside the swarm."""
+    """An image pushed from one host; the others pull it. On a lab that an earlier test left
+    changed, site.yml converges it first."""
     converge()
     image = f"{REGISTRY}/itest/probe:{uuid.uuid4().hex[:8]}"
     pusher = hosts[1]

@@ -110,7 +110,7 @@ def full_strength() -> list[dict] | None:
 
 @pytest.fixture(scope="module")
 def swarm(hosts):
-    """The converged lab: earlier tests may have rebuilt a node with --limit."""
+    """The converged lab: site.yml again if an earlier test left the lab changed."""
     if len(hosts) < 4:
         pytest.fail("the swarm tests need 4 lab nodes (LAB_NODES=4, the default)")
     converge()
@@ -288,8 +288,8 @@ def test_a_rebuilt_worker_rejoins_and_its_stale_entry_is_gone(swarm, hosts, e2e_
     """A worker rebuilt, as the swarm sees it: its swarm state is gone (it comes back with a
     new node ID, its old entry left Down on the managers) and so is the image its replica
     runs, which it must pull from the registry again. The swarm play alone brings it back:
-    nothing but its swarm state was lost, and a rebuilt host's fresh install under site.yml
-    is proven by the engine tests and the registry tests' converge after them."""
+    nothing but its swarm state was lost, and a rebuilt host's fresh install under the whole
+    site.yml is proven by the engine tests."""
     worker = hosts[-1]
     old = {n["ID"] for n in nodes() if n["Hostname"] == worker}
     assert len(old) == 1
