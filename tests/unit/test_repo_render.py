@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from rendertools import Cases, render_cases
 
-ROOT = Path(__file__).resolve().parents[2]
+CASES = Cases()
 
 
-def render(tmp_path: Path, **extra: str) -> dict[str, str]:
-    extra_vars = {"render_out": str(tmp_path), "ansible_python_interpreter": sys.executable,
-                  **extra}
-    subprocess.run(
-        ["ansible-playbook", "-i", "localhost,", str(ROOT / "tests/unit/render_repo.yml"),
-         "-e", json.dumps(extra_vars)],
-        check=True, capture_output=True, text=True, cwd=ROOT,
-        env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")),
-    )
-    return {p.name: p.read_text() for p in tmp_path.iterdir()}
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> dict[str, dict[str, str]]:
+    """Every case of this module, rendered by one ansible-playbook run."""
+    dirs = render_cases("render_repo.yml", CASES, tmp_path_factory.mktemp("repo"))
+    return {name: {p.name: p.read_text() for p in path.iterdir()} for name, path in dirs.items()}
 
 
 DEBIAN = {"render_facts": {"distribution": "Debian", "os_family": "Debian",
@@ -34,14 +26,16 @@ ROCKY = {"render_facts": {"distribution": "Rocky", "os_family": "RedHat",
 
 
 @pytest.mark.parametrize(
-    ("facts", "uri", "suite", "arch"),
+    ("case", "uri", "suite", "arch"),
     [
-        (DEBIAN, "https://download.docker.com/linux/debian", "bookworm", "amd64"),
-        (UBUNTU, "https://download.docker.com/linux/ubuntu", "noble", "arm64"),
+        (CASES.add("debian", **DEBIAN), "https://download.docker.com/linux/debian", "bookworm",
+         "amd64"),
+        (CASES.add("ubuntu", **UBUNTU), "https://download.docker.com/linux/ubuntu", "noble",
+         "arm64"),
     ],
 )
-def test_deb822_source_points_at_the_right_repository(tmp_path, facts, uri, suite, arch):
-    out = render(tmp_path, **facts)
+def test_deb822_source_points_at_the_right_repository(rendered, case, uri, suite, arch):
+    out = rendered[case]
     lines = out["docker.sources"].splitlines()
     assert lines[0].startswith("#"), "ansible_managed header first"
     assert f"URIs: {uri}" in lines
@@ -51,14 +45,20 @@ def test_deb822_source_points_at_the_right_repository(tmp_path, facts, uri, suit
     assert "Signed-By: /etc/apt/keyrings/docker.asc" in lines
 
 
-def test_mirror_replaces_docker_and_its_key(tmp_path):
-    out = render(tmp_path, **DEBIAN, docker_engine_mirror="https://mirror.example.test/docker/")
+MIRROR = CASES.add("mirror", **DEBIAN, docker_engine_mirror="https://mirror.example.test/docker/")
+
+
+def test_mirror_replaces_docker_and_its_key(rendered):
+    out = rendered[MIRROR]
     assert "URIs: https://mirror.example.test/docker" in out["docker.sources"].splitlines()
     assert "gpgkey=https://mirror.example.test/docker/gpg" in out["docker-ce.repo"]
 
 
-def test_rhel_family_uses_the_centos_repository_and_holds_a_pin(tmp_path):
-    out = render(tmp_path, **ROCKY, docker_engine_version="3:27.3.1-1.el9")
+RHEL_PIN = CASES.add("rhel-pin", **ROCKY, docker_engine_version="3:27.3.1-1.el9")
+
+
+def test_rhel_family_uses_the_centos_repository_and_holds_a_pin(rendered):
+    out = rendered[RHEL_PIN]
     repo = out["docker-ce.repo"]
     assert "[docker-ce-stable]" in repo
     assert "baseurl=https://download.docker.com/linux/centos/$releasever/$basearch/stable" in repo
@@ -68,18 +68,23 @@ def test_rhel_family_uses_the_centos_repository_and_holds_a_pin(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("source", "version", "expected"),
+    ("case", "version", "expected"),
     [
-        ("docker", "", ["docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin",
-                        "docker-compose-plugin"]),
-        ("docker", "5:27.3.1-1~debian.12~bookworm",
+        (CASES.add("docker-unpinned", **DEBIAN, docker_engine_source="docker",
+                   docker_engine_version=""),
+         "", ["docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin",
+              "docker-compose-plugin"]),
+        (CASES.add("docker-pinned", **DEBIAN, docker_engine_source="docker",
+                   docker_engine_version="5:27.3.1-1~debian.12~bookworm"),
+         "5:27.3.1-1~debian.12~bookworm",
          ["docker-ce=5:27.3.1-1~debian.12~bookworm", "docker-ce-cli=5:27.3.1-1~debian.12~bookworm",
           "containerd.io", "docker-buildx-plugin", "docker-compose-plugin"]),
-        ("distro", "", ["docker.io"]),
+        (CASES.add("distro", **DEBIAN, docker_engine_source="distro", docker_engine_version=""),
+         "", ["docker.io"]),
     ],
 )
-def test_package_list_pins_only_the_engine(tmp_path, source, version, expected):
-    out = render(tmp_path, **DEBIAN, docker_engine_source=source, docker_engine_version=version)
+def test_package_list_pins_only_the_engine(rendered, case, version, expected):
+    out = rendered[case]
     assert json.loads(out["packages.json"])["packages"] == expected
     assert "excludepkgs" not in out["docker-ce.repo"] or version
 
@@ -87,33 +92,39 @@ def test_package_list_pins_only_the_engine(tmp_path, source, version, expected):
 PIN = "5:27.3.1-1~debian.12~bookworm"
 
 
+def query_case(name: str, facts: dict, version: str, lines: list[str]) -> str:
+    return CASES.add(name, **facts, docker_engine_version=version,
+                     __docker_engine_query={"stdout_lines": lines})
+
+
 @pytest.mark.parametrize(
-    ("facts", "version", "query", "missing", "fresh"),
+    ("case", "missing", "fresh"),
     [
         # dpkg-query's answer on a host without any engine.
-        (DEBIAN, "", ["docker-ce  un ", "docker.io  un "],
+        (query_case("no-engine", DEBIAN, "", ["docker-ce  un ", "docker.io  un "]),
          ["docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin",
           "docker-compose-plugin"], True),
         # Everything installed, nothing pinned: nothing to do.
-        (DEBIAN, "", [f"{p} 27.3.1 ii " for p in ("docker-ce", "docker-ce-cli", "containerd.io",
-                                                "docker-buildx-plugin", "docker-compose-plugin")],
+        (query_case("all-installed", DEBIAN, "",
+                    [f"{p} 27.3.1 ii " for p in ("docker-ce", "docker-ce-cli", "containerd.io",
+                                                  "docker-buildx-plugin",
+                                                  "docker-compose-plugin")]),
          [], False),
         # Installed at another version than the pin: the pinned packages are missing.
-        (DEBIAN, PIN, [f"{p} 5:26.1.0-1 hi " for p in ("docker-ce", "docker-ce-cli")]
-         + [f"{p} 1.0 ii " for p in ("containerd.io", "docker-buildx-plugin",
-                                      "docker-compose-plugin")],
+        (query_case("other-version", DEBIAN, PIN,
+                    [f"{p} 5:26.1.0-1 hi " for p in ("docker-ce", "docker-ce-cli")]
+                    + [f"{p} 1.0 ii " for p in ("containerd.io", "docker-buildx-plugin",
+                                                 "docker-compose-plugin")]),
          [f"docker-ce={PIN}", f"docker-ce-cli={PIN}"], False),
         # rpm prints (none) for a package without epoch; a pin with epoch matches as spelled.
-        (ROCKY, "3:27.3.1-1.el9",
-         ["docker-ce 3:27.3.1-1.el9 ii", "docker-ce-cli (none):27.3.1-1.el9 ii",
-          "package containerd.io is not installed"],
+        (query_case("rpm-epoch", ROCKY, "3:27.3.1-1.el9",
+                    ["docker-ce 3:27.3.1-1.el9 ii", "docker-ce-cli (none):27.3.1-1.el9 ii",
+                     "package containerd.io is not installed"]),
          ["docker-ce-cli-3:27.3.1-1.el9", "containerd.io", "docker-buildx-plugin",
           "docker-compose-plugin"], False),
     ],
 )
-def test_only_missing_packages_are_installed(tmp_path, facts, version, query, missing, fresh):
-    out = render(tmp_path, **facts, docker_engine_version=version,
-                 __docker_engine_query={"stdout_lines": query})
-    found = json.loads(out["packages.json"])
+def test_only_missing_packages_are_installed(rendered, case, missing, fresh):
+    found = json.loads(rendered[case]["packages.json"])
     assert found["missing"] == missing
     assert found["fresh"] is fresh
