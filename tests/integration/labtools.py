@@ -66,9 +66,12 @@ def _scope(playbook: Path, args: tuple[str, ...]) -> tuple[tuple, bool]:
     plain, known = True, playbook in RESTORING
     rest = iter(args)
     for arg in rest:
+        # ansible-playbook joins a repeated --tags or --limit: not read here.
         if arg in ("--tags", "-t"):
+            known = known and tags is None
             tags = next(rest)
         elif arg in ("--limit", "-l"):
+            known = known and limit is None
             limit = next(rest)
         elif arg in ("-e", "--extra-vars"):
             next(rest)
@@ -96,17 +99,32 @@ def _track(playbook: Path, args: tuple[str, ...], run: Run) -> None:
             _DIRTY.clear()
         else:
             _DIRTY.difference_update({dirty for dirty in _DIRTY if _covers(scope, dirty)})
-    # A run that failed before any task changed anything (the bad-input tests) changed nothing.
-    elif not (run.recap and run.total("changed") == 0):
+    # A run refused in site.yml's first play (the bad-input tests), where nothing but checks
+    # runs, changed nothing. After it a failed task may have changed something and reported
+    # only that it failed.
+    elif not (run.recap and run.total("changed") == 0
+              and (run.rc == 0 or run.output.count("\nPLAY [") == 1)):
         _DIRTY.add(scope)
+
+
+def changed_by_hand(playbook: Path | None = None, *args: str) -> None:
+    """A test changed the lab outside Ansible (stopped a service, restarted a host): what the
+    runs of `playbook` with `args` (--tags, --limit) put back, or anything."""
+    _DIRTY.add(_scope(playbook, args)[0] if playbook else EVERYTHING)
 
 
 def run_playbook(*args: str, playbook: Path = SITE, timeout: int = 1200,
                  inventory: Path = INVENTORY) -> Run:
-    proc = subprocess.run(
-        ["ansible-playbook", "-i", str(inventory), str(playbook), *args],
-        cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=timeout, check=False,
-    )
+    try:
+        proc = subprocess.run(
+            ["ansible-playbook", "-i", str(inventory), str(playbook), *args],
+            cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        # Stopped anywhere: what it changed is not known.
+        _DIRTY.add(EVERYTHING)
+        raise
     output = proc.stdout + proc.stderr
     recap = {
         m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"}
@@ -119,8 +137,8 @@ def run_playbook(*args: str, playbook: Path = SITE, timeout: int = 1200,
 
 def converge() -> None:
     """site.yml on the whole lab, unless the runs since the last one that succeeded have put
-    back what they changed (a test that changes the lab by other means calls lab() or
-    run_playbook)."""
+    back what they changed (a test that changes the lab by other means says so with lab() or
+    changed_by_hand())."""
     if _DIRTY:
         run = run_playbook()
         assert run.rc == 0, run.output[-4000:]

@@ -12,7 +12,9 @@ import threading
 import pytest
 from labtools import (
     ROOT,
+    SITE,
     age_package_lists,
+    changed_by_hand,
     file_digest,
     lab,
     lab_group_vars,
@@ -75,7 +77,7 @@ def test_second_run_at_vvv_changes_nothing_and_prints_no_secret(converged, hosts
 
 def test_check_diff_on_converged_lab_changes_nothing_at_any_age(converged, hosts):
     # A drift check from cron must not report the package lists' age as a change (the -vvv
-    # run of test_example_inventory does the same for real).
+    # run above does the same for real).
     age_package_lists(lab_hosts("lab"))
     run = run_playbook("--check", "--diff")
     assert run.rc == 0, run.output[-4000:]
@@ -86,6 +88,7 @@ def test_check_diff_on_converged_lab_changes_nothing_at_any_age(converged, hosts
 def test_a_stopped_and_disabled_engine_is_started_and_enabled_again(converged, hosts):
     host = hosts[1]
     on_host(host, "systemctl", "disable", "--now", "docker.service", "docker.socket")
+    changed_by_hand(SITE, "--limit", host)
     run = run_playbook("--limit", host)
     assert run.rc == 0, run.output[-4000:]
     assert run.total("changed") == 1, run.output[-4000:]
@@ -128,7 +131,8 @@ def test_option_that_stops_dockerd_from_starting_is_rolled_back(converged, hosts
     assert run.total("failed") == 1
     assert {h: file_digest(h, DAEMON_JSON) for h in hosts} == before
     assert_engine_active(hosts)
-    # And a normal run of the same share afterwards is still a no-op.
+    # The failed run had these tags and this limit, so this run covers all it could have
+    # left changed: it must find nothing to do.
     again = run_playbook("--limit", host, *ENGINE_SHARE)
     assert again.rc == 0 and again.total("changed") == 0, again.output[-4000:]
 

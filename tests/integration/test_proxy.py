@@ -84,15 +84,16 @@ def push_and_pull_a_big_layer(hosts: list[str], size: int = GIB) -> None:
     moves at about 8 MB/s here while the other lane runs, so the commands get more than
     on_host's usual 120 s: what is tested is the front door's limits, not the machine's.
 
-    The layer is random, so gzip cannot shrink what crosses the front door: AES-CTR makes a
-    GiB in 0.5 s here, /dev/urandom in 5 s. It is imported as the image's only layer, 11 s
-    for a GiB on an idle lab where a build (the GiB sent to dockerd as its context, then
-    copied) took 29 s."""
+    The layer is random, so gzip cannot shrink what crosses the front door, and keyed by the
+    image's unique name, so no earlier push left it in the registry. AES-CTR makes a GiB in
+    0.5 s here, /dev/urandom in 5 s. It is imported as the image's only layer: 11 s for a
+    GiB on an idle lab, where a build (the GiB sent to dockerd as its context, then copied)
+    took 29 s."""
     pusher, puller = hosts[1], hosts[2]
     image = f"{FRONT}/proxy/big:{uuid.uuid4().hex[:8]}"
     on_host(pusher, "sh", "-c",
             f"set -e; d=$(mktemp -d); head -c {size} /dev/zero | openssl enc -aes-128-ctr "
-            "-pbkdf2 -nosalt -pass pass:dockhand-lab > $d/blob; "
+            f"-pbkdf2 -nosalt -pass 'pass:{image}' > $d/blob; "
             f"tar -C $d -c blob | docker import - {image} >/dev/null; rm -rf $d", timeout=600)
     try:
         front_login(pusher)

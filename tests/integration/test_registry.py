@@ -194,7 +194,7 @@ def test_bad_input_fails_naming_the_variable_with_nothing_changed(converged, ext
     # site.yml's first play checks every role for every host: the run ends there, everywhere.
     assert set(run.recap) == set(lab_hosts("lab")), run.recap
     assert run.total("changed") == 0, run.output[-3000:]
-    assert "PLAY [Docker hosts" not in run.output
+    assert "PLAY [Docker and Podman hosts" not in run.output
 
 
 def test_garbage_collection_runs_read_only_and_switches_back(pushed, hosts):

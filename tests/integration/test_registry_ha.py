@@ -9,7 +9,7 @@ import time
 import uuid
 
 import pytest
-from labtools import on_host, run_playbook
+from labtools import changed_by_hand, on_host, run_playbook
 from registrytools import USER, PullLoops, password
 
 pytestmark = pytest.mark.lab
@@ -63,6 +63,7 @@ def test_pushes_and_pulls_keep_working_with_a_registry_host_stopped(converged, h
             subprocess.run(["docker", "stop", "-t", "60", "dockhand-lab-node3"], check=True,
                            capture_output=True, timeout=120)
             stopped = True
+            changed_by_hand()
             time.sleep(10)
             late = push("node4", "while-node3-is-down")
             time.sleep(5)

@@ -16,6 +16,7 @@ from labtools import (
     INVENTORY,
     ROOT,
     ansible_env,
+    changed_by_hand,
     converge,
     lab,
     lab_hosts,
@@ -200,7 +201,7 @@ def test_two_managers_are_refused_before_any_change(swarm, hosts):
         # Refused in site.yml's first play, on the controller: no host changed, none went on.
         assert set(run.recap) == set(lab_hosts("lab")), run.recap
         assert run.total("changed") == 0, run.output[-3000:]
-        assert "PLAY [Docker hosts" not in run.output
+        assert "PLAY [Docker and Podman hosts" not in run.output
         assert not pki.exists()
         assert [(n["ID"], n["ManagerStatus"]) for n in nodes()] == [
             (n["ID"], n["ManagerStatus"]) for n in before]
@@ -294,6 +295,7 @@ def test_a_rebuilt_worker_rejoins_and_its_stale_entry_is_gone(swarm, hosts, e2e_
     old = {n["ID"] for n in nodes() if n["Hostname"] == worker}
     assert len(old) == 1
     on_host(worker, "docker", "swarm", "leave", "--force")
+    changed_by_hand()
     on_host(worker, "docker", "image", "rm", "-f", e2e_image)
     wait_for(lambda: any(n["ID"] in old and n["Status"] == "Down" for n in nodes()),
              60, f"{worker}'s old entry to be Down")

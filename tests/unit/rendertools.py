@@ -2,8 +2,9 @@
 
 Each case is a host of an inline inventory, run on the controller: the playbook's first task
 reads the case's variables with include_vars, which rank above the role's defaults and vars
-that the playbook loads as vars_files (host variables would rank below them). One run costs
-about what one case cost on its own: Ansible's start, not the rendering, is the time.
+that the playbook loads as vars_files (host variables would rank below them). The cases share
+Ansible's start and run side by side in its forks. A module that renders this way marks its
+tests `xdist_group`, so one worker of `pytest -n` (with `--dist loadgroup`) makes the run.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,9 +29,25 @@ class Cases(dict):
         return name
 
 
-def render_cases(playbook: str, cases: dict[str, dict], workdir: Path) -> dict[str, Path]:
-    """Run `playbook` (under tests/unit) once for every case; each case's directory, in which
-    the playbook writes what it rendered (its variable `render_out`)."""
+class Rendered:
+    """What each case rendered: its files by name. A case whose host failed fails its own
+    tests only, with Ansible's lines about it."""
+
+    def __init__(self, workdir: Path, output: str):
+        self.workdir, self.output = workdir, output
+
+    def __getitem__(self, name: str) -> dict[str, str]:
+        files = {p.name: p.read_text() for p in (self.workdir / name).iterdir()}
+        if files and f"fatal: [{name}]" not in self.output:
+            return files
+        where = self.output.find(f"fatal: [{name}]")
+        pytest.fail(f"case {name} did not render:\n"
+                    + (self.output[where:where + 2000] if where >= 0 else self.output[-2000:]))
+
+
+def render_cases(playbook: str, cases: dict[str, dict], workdir: Path) -> Rendered:
+    """Run `playbook` (under tests/unit) once for every case; the playbook writes what each
+    case rendered into the case's directory (its variable `render_out`)."""
     for name, variables in cases.items():
         (workdir / name).mkdir()
         (workdir / f"{name}.json").write_text(
@@ -40,5 +59,4 @@ def render_cases(playbook: str, cases: dict[str, dict], workdir: Path) -> dict[s
         capture_output=True, text=True, cwd=ROOT, check=False,
         env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")),
     )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    return {name: workdir / name for name in cases}
+    return Rendered(workdir, proc.stdout + proc.stderr)

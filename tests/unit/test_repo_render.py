@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from rendertools import Cases, render_cases
+from rendertools import Cases, Rendered, render_cases
 
+pytestmark = pytest.mark.xdist_group("render_repo")
 CASES = Cases()
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> dict[str, dict[str, str]]:
+def rendered(tmp_path_factory) -> Rendered:
     """Every case of this module, rendered by one ansible-playbook run."""
-    dirs = render_cases("render_repo.yml", CASES, tmp_path_factory.mktemp("repo"))
-    return {name: {p.name: p.read_text() for p in path.iterdir()} for name, path in dirs.items()}
+    return render_cases("render_repo.yml", CASES, tmp_path_factory.mktemp("repo"))
 
 
 DEBIAN = {"render_facts": {"distribution": "Debian", "os_family": "Debian",
