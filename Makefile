@@ -62,7 +62,7 @@ sanity: venv
 	scripts/sanity
 
 unit: venv
-	pytest -q -n 2 --dist loadgroup tests/unit
+	pytest -q -n 2 tests/unit
 
 engine: venv docker
 	pytest -q tests/engine

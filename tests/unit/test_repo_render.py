@@ -7,7 +7,6 @@ import json
 import pytest
 from rendertools import Cases, Rendered, render_cases
 
-pytestmark = pytest.mark.xdist_group("render_repo")
 CASES = Cases()
 
 
