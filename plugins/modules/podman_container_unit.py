@@ -19,6 +19,8 @@ description:
     changes nothing. A new description replaces the unit and restarts it; if it does not
     become active, the previous unit is put back and started, and the module fails with the
     unit's journal.
+  - A started unit counts as up once its container answers on every TCP port it publishes (a
+    rootful container), or once it has stayed up for 3 seconds without systemd restarting it.
   - Run as root for a system unit, or as another user (C(become_user)) for a rootless
     container under that user's systemd (C(systemctl --user); the user needs lingering to
     keep it after logout and across reboots).
@@ -137,6 +139,7 @@ import json
 import os
 import pwd
 import shlex
+import socket
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -145,6 +148,36 @@ from ansible_collections.dockhand.docker.plugins.module_utils.files import atomi
 
 QUADLET_MIN = (4, 4)
 SPEC_MARK = "# dockhand-spec: "
+# How long a started container must stay up when nothing else says it is ready, and how often
+# the unit and the container are looked at meanwhile.
+SETTLE = 3.0
+POLL = 0.25
+
+
+def published_tcp_ports(publish):
+    """The container-side TCP ports of `podman run --publish` arguments
+    ([[ip:][host_port]:]container_port[/protocol], ranges as a-b)."""
+    ports = []
+    for spec in publish:
+        port, _sep, protocol = spec.rpartition(":")[2].partition("/")
+        if protocol not in ("", "tcp"):
+            continue
+        first, _sep, last = port.partition("-")
+        if first.isdigit() and (not last or last.isdigit()):
+            ports += range(int(first), int(last or first) + 1)
+    return ports
+
+
+def answers(addresses, ports, timeout=0.5):
+    """Whether one of the container's addresses accepts a connection on every port."""
+    for address in addresses:
+        try:
+            for port in ports:
+                socket.create_connection((address, port), timeout=timeout).close()
+        except OSError:
+            continue
+        return True
+    return False
 
 
 def spec_of(params):
@@ -277,6 +310,30 @@ class Unit(ModuleRun):
         props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
         return props.get("ActiveState") == "active" and props.get("NRestarts", "0") == "0"
 
+    def settled(self, unit):
+        """A container that exits at once (a bad configuration) leaves the unit active for a
+        moment, and systemd may restart it into another such moment by the time we look
+        again. So the unit must stay steady (active, never restarted since this start) until
+        the container answers on every TCP port it publishes, which is as soon as the service
+        is up, or for SETTLE seconds, which is all a container without such a port (or a
+        rootless one, whose address the host cannot reach) can show."""
+        ports = published_tcp_ports(self.params["publish"]) if self.uid == 0 else []
+        deadline = time.monotonic() + SETTLE
+        while True:
+            if not self.steady(unit):
+                return False
+            if time.monotonic() >= deadline:
+                return True
+            if ports and answers(self.addresses(), ports):
+                return True
+            time.sleep(POLL)
+
+    def addresses(self):
+        rc, out, _err = self.podman("inspect", "--format",
+                                    "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+                                    self.name, check=False)
+        return out.split() if rc == 0 else []
+
     def enabled(self, unit):
         return self.systemctl("is-enabled", "--quiet", unit, check=False)[0] == 0
 
@@ -287,14 +344,9 @@ class Unit(ModuleRun):
         rc, out, err = self.systemctl("restart" if restart else "start", unit, check=False)
         deadline = time.monotonic() + self.params["start_timeout"]
         while rc == 0 and not self.active(unit) and time.monotonic() < deadline:
-            time.sleep(1)
-        if rc == 0 and self.active(unit):
-            # A container that exits at once (a bad configuration) leaves the unit active for
-            # a moment, and systemd may have restarted it into another such moment by the
-            # time we look again: steady means still active and never restarted since.
-            time.sleep(3)
-            if self.steady(unit):
-                return None
+            time.sleep(POLL)
+        if rc == 0 and self.active(unit) and self.settled(unit):
+            return None
         journal = self.run("journalctl", *(["--user"] if self.uid else []), "-u", unit, "-n",
                            "20", "--no-pager", check=False)[1]
         return f"{unit} did not become active: {(err or out).strip()} {journal.strip()}".strip()

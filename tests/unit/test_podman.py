@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import socket
 import stat
 from pathlib import Path
 
@@ -115,6 +116,34 @@ def test_run_arguments_name_the_container_and_end_with_image_and_command():
                         "restart_on": ""})
     assert pcu.run_args("x", spec) == ["--name", "x", "--publish", "1:2", "--volume", "/a:/b",
                                        "--env", "K=v", "--network", "n", "r:2", "serve"]
+
+
+@pytest.mark.parametrize(("publish", "expected"), [
+    (["5000:5000"], [5000]),
+    (["127.0.0.1:8443:443"], [443]),
+    (["[::1]:8443:443/tcp"], [443]),
+    (["80"], [80]),
+    (["53:53/udp", "8080:80"], [80]),
+    (["9000-9002:7000-7002"], [7000, 7001, 7002]),
+    ([], []),
+])
+def test_the_ports_a_start_waits_for_are_the_published_tcp_ports(publish, expected):
+    assert pcu.published_tcp_ports(publish) == expected
+
+
+def test_a_container_answers_only_when_every_port_accepts():
+    local = ("127.0.0.1", 0)
+    with socket.create_server(local) as one, socket.create_server(local) as two:
+        ports = [one.getsockname()[1], two.getsockname()[1]]
+        assert pcu.answers(["127.0.0.1"], ports)
+        # An address that refuses, then one that answers: the second one counts.
+        assert pcu.answers(["127.0.0.2", "127.0.0.1"], ports)
+        assert not pcu.answers(["127.0.0.2"], ports)
+    with socket.create_server(local) as only:
+        # One port up and one not yet: not ready.
+        assert not pcu.answers(["127.0.0.1"], [only.getsockname()[1], ports[1]])
+    assert not pcu.answers(["127.0.0.1"], ports)
+    assert not pcu.answers([], ports)
 
 
 def fake_podman(tmp_path: Path, version: str = "4.3.1", rc: int = 0) -> Path:
