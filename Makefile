@@ -44,13 +44,14 @@ lab-up: venv docker
 lab-down:
 	@if [ -x $(PY) ]; then $(PY) -m lab down --images; else python3 -m lab down --images; fi
 
-## test: every test: lint, sanity, unit, engine, the lab integration suite, molecule; ends with the
-## time each phase took (the lab suite per module, molecule per scenario). The lab suite runs in
-## one lane and the rest beside it in another (scripts/run-phases says why); there molecule
-## runs one scenario at a time unless MOLECULE_JOBS says otherwise.
+## test: every test: lint, sanity, unit, engine, the lab integration suite, every benchmark once in
+## its quick mode, molecule; ends with the time each phase took (the lab suite per module, the
+## benchmarks per script, molecule per scenario). The lab suite and then the benchmarks run in
+## one lane (both need the lab) and the rest beside it in another (scripts/run-phases says
+## why); there molecule runs one scenario at a time unless MOLECULE_JOBS says otherwise.
 test:
 	@MOLECULE_JOBS=$${MOLECULE_JOBS:-1} scripts/run-phases "venv docker lab-up" \
-	  "integration" "lint sanity unit engine molecule"
+	  "integration bench-quick" "lint sanity unit engine molecule"
 
 lint: venv
 	ruff check plugins lab tests bench
@@ -81,14 +82,13 @@ bench: lab-up
 	$(PY) bench/scale.py
 
 ## bench-quick: every benchmark once, in its quick mode where it has one (small sizes, one
-## repetition, no time target), on the lab as it is: a check before a change lands that the
-## benchmarks still run. Not in make test, which is over its 40-minute budget already: in a
-## rehearsal with converge.py --quick before the lab suite, the lab lane ended 10 minutes
-## later, and the other four take about 4.5 more. swarm.py forms the swarm again without the
-## other roles' stacks and scale.py rebuilds the lab, so they come last.
+## repetition, no time target), on the lab as it is: make test runs it after the lab suite, so
+## that a change that breaks a benchmark fails the suite (about 3 minutes there). swarm.py
+## forms the swarm again without the other roles' stacks and scale.py rebuilds the lab, so
+## they come last.
 bench-quick: lab-up
-	$(PY) bench/converge.py --quick
-	$(PY) bench/registry.py --quick
-	$(PY) bench/proxy.py --quick
-	$(PY) bench/swarm.py
-	$(PY) bench/scale.py --quick
+	scripts/timed bench-quick $(PY) bench/converge.py --quick
+	scripts/timed bench-quick $(PY) bench/registry.py --quick
+	scripts/timed bench-quick $(PY) bench/proxy.py --quick
+	scripts/timed bench-quick $(PY) bench/swarm.py
+	scripts/timed bench-quick $(PY) bench/scale.py --quick

@@ -1,10 +1,12 @@
 """`make bench` runs every benchmark in full and `make bench-quick` runs every one once in its
-quick mode: a benchmark added to bench/ and left out of them could break unnoticed, as
-bench/converge.py once did. Read from `make -n`, so what is checked is what make would run."""
+quick mode, which `make test` runs: a benchmark added to bench/ and left out of them could
+break unnoticed, as bench/converge.py once did. Read from `make -n`, so what is checked is
+what make would run."""
 
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -34,3 +36,14 @@ def test_make_bench_runs_every_benchmark_in_full():
     full = scripts_run("bench")
     assert set(full) == BENCHMARKS
     assert not any("--quick" in args for args in full.values())
+
+
+def test_make_test_runs_the_quick_benchmarks_in_the_lab_suites_lane_after_it():
+    # Both need the lab, so they cannot run side by side.
+    command = subprocess.run(["make", "-n", "--no-print-directory", "test"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+    words = shlex.split(command.replace("\\\n", " "))
+    lanes = [lane.split() for lane in words[words.index("scripts/run-phases") + 2:]]
+    lab_lane = next(lane for lane in lanes if "integration" in lane)
+    assert lab_lane.index("bench-quick") > lab_lane.index("integration")
+    assert not any("bench-quick" in lane for lane in lanes if lane is not lab_lane)
