@@ -84,8 +84,8 @@ bench: lab-up
 ## bench-quick: every benchmark once, in its quick mode where it has one (small sizes, one
 ## repetition, no time target), on the lab as it is: make test runs it after the lab suite, so
 ## that a change that breaks a benchmark fails the suite (about 3 minutes there). swarm.py
-## forms the swarm again without the other roles' stacks and scale.py rebuilds the lab, so
-## they come last.
+## forms the swarm again without the other roles' stacks and scale.py rebuilds the lab at its
+## own sizes, so they come last, and the lab is left with 2 hosts (`make lab` rebuilds it).
 bench-quick: lab-up
 	scripts/timed bench-quick $(PY) bench/converge.py --quick
 	scripts/timed bench-quick $(PY) bench/registry.py --quick

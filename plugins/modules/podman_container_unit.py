@@ -159,8 +159,8 @@ def published_tcp_ports(publish):
     ([[ip:][host_port]:]container_port[/protocol], ranges as a-b)."""
     ports = []
     for spec in publish:
-        port, _sep, protocol = spec.rpartition(":")[2].partition("/")
-        if protocol not in ("", "tcp"):
+        port, _sep, protocols = spec.rpartition(":")[2].partition("/")
+        if protocols and "tcp" not in protocols.lower().split(","):
             continue
         first, _sep, last = port.partition("-")
         if first.isdigit() and (not last or last.isdigit()):
@@ -319,17 +319,22 @@ class Unit(ModuleRun):
         rootless one, whose address the host cannot reach) can show."""
         ports = published_tcp_ports(self.params["publish"]) if self.uid == 0 else []
         deadline = time.monotonic() + SETTLE
+        addresses = []
         while True:
             if not self.steady(unit):
                 return False
             if time.monotonic() >= deadline:
                 return True
-            if ports and answers(self.addresses(), ports):
-                return True
+            addresses = addresses or (self.addresses() if ports else [])
+            if addresses and answers(addresses, ports):
+                # Listening is not yet staying up: one more look after a pause.
+                time.sleep(POLL)
+                return self.steady(unit)
             time.sleep(POLL)
 
     def addresses(self):
-        rc, out, _err = self.podman("inspect", "--format",
+        """The container's IPv4 addresses on its networks (none with the host's network)."""
+        rc, out, _err = self.podman("container", "inspect", "--format",
                                     "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
                                     self.name, check=False)
         return out.split() if rc == 0 else []

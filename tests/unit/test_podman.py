@@ -7,6 +7,7 @@ import configparser
 import os
 import socket
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,7 @@ def test_run_arguments_name_the_container_and_end_with_image_and_command():
     (["[::1]:8443:443/tcp"], [443]),
     (["80"], [80]),
     (["53:53/udp", "8080:80"], [80]),
+    (["53:53/tcp,udp", "8443:443/TCP"], [53, 443]),
     (["9000-9002:7000-7002"], [7000, 7001, 7002]),
     ([], []),
 ])
@@ -144,6 +146,66 @@ def test_a_container_answers_only_when_every_port_accepts():
         assert not pcu.answers(["127.0.0.1"], [only.getsockname()[1], ports[1]])
     assert not pcu.answers(["127.0.0.1"], ports)
     assert not pcu.answers([], ports)
+
+
+class Settling(pcu.Unit):
+    """The readiness wait with the unit's state, the container's addresses and the clock
+    scripted: no systemd, no Podman."""
+
+    def __init__(self, steady, addresses=("127.0.0.1",), uid=0, publish=()):
+        self.params, self.uid = {"publish": list(publish)}, uid
+        self.looks, self._steady, self._addresses = 0, list(steady), list(addresses)
+        self.asked_addresses = 0
+
+    def steady(self, unit):
+        self.looks += 1
+        return self._steady.pop(0) if len(self._steady) > 1 else self._steady[0]
+
+    def addresses(self):
+        self.asked_addresses += 1
+        return self._addresses
+
+
+@pytest.fixture
+def fast_clock(monkeypatch):
+    monkeypatch.setattr(pcu, "SETTLE", 0.6)
+    monkeypatch.setattr(pcu, "POLL", 0.05)
+
+
+def test_a_unit_that_restarts_while_settling_is_not_up(fast_clock):
+    unit = Settling(steady=[True, True, False])
+    assert unit.settled("x.service") is False
+    assert unit.looks == 3
+
+
+def test_a_container_answering_on_its_ports_is_up_before_the_settle_time(fast_clock):
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        unit = Settling(steady=[True], publish=[f"1:{server.getsockname()[1]}"])
+        start = time.monotonic()
+        assert unit.settled("x.service") is True
+        assert time.monotonic() - start < pcu.SETTLE
+        # Looked at once more after it answered, and asked Podman for its address once.
+        assert unit.looks == 2 and unit.asked_addresses == 1
+
+
+def test_a_container_that_answers_then_stops_is_not_up(fast_clock):
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        unit = Settling(steady=[True, False], publish=[f"1:{server.getsockname()[1]}"])
+        assert unit.settled("x.service") is False
+
+
+@pytest.mark.parametrize("unit", [
+    # Rootless: the host cannot reach the container's address.
+    Settling(steady=[True], uid=1000, publish=["1:9"]),
+    # Nothing published.
+    Settling(steady=[True]),
+    # Published, never answering.
+    Settling(steady=[True], addresses=["127.0.0.2"], publish=["1:9"]),
+], ids=["rootless", "no-ports", "never-answers"])
+def test_without_an_answer_a_unit_steady_for_the_settle_time_is_up(fast_clock, unit):
+    start = time.monotonic()
+    assert unit.settled("x.service") is True
+    assert time.monotonic() - start >= pcu.SETTLE
 
 
 def fake_podman(tmp_path: Path, version: str = "4.3.1", rc: int = 0) -> Path:
