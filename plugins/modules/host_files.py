@@ -63,6 +63,20 @@ options:
         required: true
       marker: {description: Text after BEGIN/END., type: str, required: true}
       block: {description: Lines of the block; empty removes it., type: str, required: true}
+  report_fact:
+    description:
+      - Also leave an executable local fact C(<report_fact>.fact) in O(report_dir) that
+        reports, at every fact gathering, the mode, owner and content digest of this call's
+        directories, files and absent paths, and the text of the files it keeps blocks in
+        (not the secret files). With it, the filter
+        C(dockhand.docker.host_files_current) tells on the controller that the same call
+        would change nothing, and the round trip can be skipped. Empty leaves no fact.
+    type: str
+    default: ""
+  report_dir:
+    description: Where O(report_fact) goes.
+    type: path
+    default: /etc/ansible/facts.d
 attributes:
   diff_mode:
     support: full
@@ -95,7 +109,9 @@ changed_paths:
 import grp
 import os
 import pwd
+import re
 import stat
+import sys
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockhand.docker.plugins.module_utils.files import (
@@ -103,6 +119,7 @@ from ansible_collections.dockhand.docker.plugins.module_utils.files import (
     read_text,
     with_block,
 )
+from ansible_collections.dockhand.docker.plugins.module_utils.host_report import fact_script
 
 DIR_SPEC = dict(path=dict(type="path", required=True), mode=dict(type="str", default="0755"),
                 owner=dict(type="str", default="root"), group=dict(type="str", default="root"))
@@ -208,6 +225,8 @@ def main():
             blocks=dict(type="list", elements="dict", default=[], options=dict(
                 path=dict(type="path", required=True), marker=dict(type="str", required=True),
                 block=dict(type="str", required=True))),
+            report_fact=dict(type="str", default=""),
+            report_dir=dict(type="path", default="/etc/ansible/facts.d"),
         ),
         supports_check_mode=True,
     )
@@ -222,6 +241,20 @@ def main():
         files.absent(path)
     for item in module.params["blocks"]:
         files.block(item)
+    name = module.params["report_fact"]
+    if name:
+        if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+            module.fail_json(msg=f"report_fact must be a fact name (letters, digits and _), "
+                                 f"not {name!r}")
+        report_dir = module.params["report_dir"]
+        files.directory({"path": report_dir, "mode": "0755", "owner": "root", "group": "root"})
+        paths = {"dirs": [item["path"] for item in module.params["directories"]],
+                 "files": [item["path"] for item in module.params["files"]]
+                 + list(module.params["absent"]),
+                 "texts": [item["path"] for item in module.params["blocks"]]}
+        files.file({"path": os.path.join(report_dir, f"{name}.fact"), "mode": "0755",
+                    "owner": "root", "group": "root",
+                    "content": fact_script(sys.executable, paths)}, secret=False)
     result = {"changed": bool(files.changed_paths), "changed_paths": files.changed_paths}
     if module._diff:
         result["diff"] = files.diff

@@ -9,7 +9,7 @@ import time
 import uuid
 
 import pytest
-from labtools import ROOT, converge, lab_hosts, on_host, run_playbook
+from labtools import ROOT, SITE, changed_by_hand, converge, lab_hosts, on_host, run_playbook
 from registrytools import (
     PKI,
     REGISTRY,
@@ -50,6 +50,30 @@ def test_every_host_pulls_what_another_pushed_trusting_only_certs_d(pushed, host
         login(host)
         on_host(host, "docker", "rmi", "-f", pushed, check=False)
         on_host(host, "docker", "pull", pushed)
+
+
+def _results(output: str, task: str) -> str:
+    """The lines a task printed for its hosts (ok, changed, skipping...)."""
+    return "".join(block for block in output.split("\nTASK [")[1:] if block.startswith(task))
+
+
+def test_trust_as_wanted_costs_no_round_trip_and_trust_removed_by_hand_comes_back(
+        pushed, hosts):
+    """The trust task's local fact, read at fact gathering, shows the CA in certs.d as wanted:
+    the controller skips the host call. Removed by hand, the fact shows it missing and the
+    next run puts it back."""
+    host, task = hosts[-1], "docker_pki : Install the CA"
+    ca = f"/etc/docker/certs.d/{REGISTRY}/ca.crt"
+    args = ("--tags", "docker_pki", "--limit", host)
+    run = run_playbook(*args)
+    assert run.rc == 0 and run.total("changed") == 0, run.output[-3000:]
+    assert f"skipping: [{host}]" in _results(run.output, task), run.output[-3000:]
+    on_host(host, "rm", ca)
+    changed_by_hand(SITE, *args)
+    run = run_playbook(*args)
+    assert run.rc == 0, run.output[-3000:]
+    assert f"changed: [{host}]" in _results(run.output, task), run.output[-3000:]
+    assert on_host(host, "cat", ca).stdout == (PKI / "ca.crt").read_text()
 
 
 def test_anonymous_request_gets_401(converged):

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 from ansible_collections.dockhand.docker.plugins.module_utils.files import atomic_write, with_block
+from ansible_collections.dockhand.docker.plugins.module_utils.host_report import is_current
 from moduletools import run_module
 
 
@@ -80,3 +85,87 @@ def test_a_block_needs_an_existing_file(tmp_path):
     result = run_module("host_files", {"blocks": [{"path": str(tmp_path / "nope"),
                                                    "marker": "m", "block": "x"}]}, tmp_path)
     assert result["failed"] and "does not exist" in result["msg"]
+
+
+def _call(tmp_path):
+    """One call's arguments: a directory, a file, an absent path and a block."""
+    hosts = tmp_path / "hosts"
+    if not hosts.exists():
+        hosts.write_text("127.0.0.1 localhost\n")
+    return {
+        "directories": [{"path": str(tmp_path / "certs.d" / "r:5000"), "mode": "0755"}],
+        "files": [{"path": str(tmp_path / "certs.d" / "r:5000" / "ca.crt"), "content": "CA\n"}],
+        "absent": [str(tmp_path / "certs.d" / "r:5000" / "ca-next.crt")],
+        "blocks": [{"path": str(hosts), "marker": "m", "block": "10.0.0.5 r"}],
+    }
+
+
+def _reported(tmp_path) -> dict:
+    """The fact as fact gathering reads it: the script's own output, run as a program."""
+    script = tmp_path / "facts" / "dockhand_test.fact"
+    assert os.access(script, os.X_OK)
+    return json.loads(subprocess.run([str(script)], capture_output=True, text=True,
+                                     check=True).stdout)
+
+
+def _write(tmp_path, **extra):
+    return run_module("host_files", {**_call(tmp_path), **extra, "report_fact": "dockhand_test",
+                                     "report_dir": str(tmp_path / "facts")}, tmp_path)
+
+
+def _edits(tmp_path):
+    ca = tmp_path / "certs.d" / "r:5000" / "ca.crt"
+    return {
+        "content": lambda: ca.write_text("other CA\n"),
+        "mode": lambda: ca.chmod(0o600),
+        "file removed": ca.unlink,
+        "directory mode": lambda: ca.parent.chmod(0o700),
+        "absent path present": lambda: (ca.parent / "ca-next.crt").write_text("x"),
+        "block edited": lambda: (tmp_path / "hosts").write_text(
+            "127.0.0.1 localhost\n# BEGIN m\n10.0.0.6 r\n# END m\n"),
+    }
+
+
+@pytest.mark.parametrize("edit", list(_edits(Path("/nonexistent"))))
+def test_the_fact_shows_a_written_call_as_current_until_a_path_changes(tmp_path, edit):
+    assert _write(tmp_path)["changed"]
+    assert is_current(_reported(tmp_path), **_call(tmp_path), gathered_at=time.time())
+    _edits(tmp_path)[edit]()
+    assert not is_current(_reported(tmp_path), **_call(tmp_path), gathered_at=time.time())
+    # The call the controller then makes puts it back, and the fact says so.
+    assert _write(tmp_path)["changed"]
+    assert is_current(_reported(tmp_path), **_call(tmp_path), gathered_at=time.time())
+
+
+def test_what_the_fact_cannot_answer_is_a_change(tmp_path):
+    _write(tmp_path)
+    report, call = _reported(tmp_path), {**_call(tmp_path), "gathered_at": time.time()}
+    assert is_current(report, **call)
+    assert not is_current({}, **call)
+    assert not is_current("error loading fact", **call)
+    assert not is_current(report, **call, secret_files=[{"path": "/k", "content": "key"}])
+    # A path the fact does not list (the call has grown since it was written).
+    grown = {**call, "files": [*call["files"], {"path": str(tmp_path / "new"), "content": ""}]}
+    assert not is_current(report, **grown)
+    assert not is_current(report, **{**call, "absent": [str(tmp_path / "gone")]})
+    assert not is_current(report, **{**call, "directories": [{**call["directories"][0],
+                                                              "mode": "0750"}]})
+    # Facts a cache kept from an earlier run, or of unknown age.
+    assert not is_current(report, **{**call, "gathered_at": time.time() - 3600})
+    assert not is_current(report, **{**call, "gathered_at": None})
+    assert is_current(report, **{**call, "gathered_at": str(int(time.time()) - 60)})
+
+
+def test_check_mode_leaves_no_fact_and_secrets_are_not_reported(tmp_path):
+    args = {**_call(tmp_path), "report_fact": "dockhand_test", "report_dir": str(tmp_path / "f")}
+    run_module("host_files", args, tmp_path, check_mode=True)
+    assert not (tmp_path / "f").exists()
+    key = tmp_path / "key"
+    _write(tmp_path, secret_files=[{"path": str(key), "content": "SECRET", "mode": "0600"}])
+    assert str(key) not in json.dumps(_reported(tmp_path))
+    assert "SECRET" not in (tmp_path / "facts" / "dockhand_test.fact").read_text()
+
+
+def test_a_fact_name_that_is_not_one_is_refused(tmp_path):
+    result = run_module("host_files", {"report_fact": "../x"}, tmp_path)
+    assert result["failed"] and "report_fact" in result["msg"]
