@@ -12,14 +12,17 @@ short_description: Whether a dockhand.docker.host_files call would change nothin
 description:
   - C(host_files_current) takes the local fact a M(dockhand.docker.host_files) call with
     C(report_fact) left on the host (C(ansible_local.<name>), read live at every fact
-    gathering) and the arguments of the next call (C(directories),
-    C(files), C(absent), C(blocks), C(secret_files)), and is true only when every directory
-    and file has the wanted mode, owner and content, every absent path is absent and every
-    block is in place. A call with secret files is never skipped, as their digest is not
-    reported. A missing or unreadable fact is false.
-  - C(gathered_at) is the host's C(ansible_facts.date_time.epoch). Facts gathered more than
-    five minutes before (or after, by the host's clock) the filter runs are false, as facts
-    a cache kept from an earlier run would be.
+    gathering) and the arguments of the next call (C(directories), C(files), C(absent),
+    C(blocks), C(secret_files)). It is true only when the fact was written for the same
+    paths by the same version of the module, every directory and file has the wanted kind,
+    mode, owner, group and content, every absent path is absent and every block is in
+    place. A call with secret files is never skipped, as their digest is not reported; a
+    missing or unreadable fact is false.
+  - The facts must be this run's own. C(fact_cache) is the configured cache plugin
+    (C(lookup('ansible.builtin.config', 'CACHE_PLUGIN'))); any cache but memory may hand a
+    play facts from an earlier run, and makes the filter false. C(gathered_at) is the host's
+    C(ansible_facts.date_time.epoch); facts gathered more than five minutes before (or
+    after, by the host's clock) the filter runs are false too.
 """
 
 

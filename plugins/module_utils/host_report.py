@@ -2,17 +2,16 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What lets the controller tell from the facts it gathers anyway that a host_files call
 would change nothing, and skip the round trip: host_files leaves an executable local fact
-that reports, at every fact gathering, the mode, owner and content digest of the paths the
-call manages (and the whole text of the files it keeps blocks in). The report is read live
-on the host, so a file changed by hand since the last run is seen, and the call made."""
+that reports, at every fact gathering, the kind, mode, owner, group and content digest of
+the paths the call manages (and, of the files it keeps blocks in, the block's lines). The
+report is read live on the host, so a file changed by hand since the last run is seen, and
+the call made."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import time
-
-from ansible_collections.dockhand.docker.plugins.module_utils.files import with_block
 
 # The fact's program, run by the host's python3 at fact gathering (the collection is not
 # on the host, so it carries its own code). It only reads.
@@ -33,72 +32,119 @@ def _meta(path):
     try:
         owner = pwd.getpwuid(st.st_uid).pw_name
     except KeyError:
-        owner = str(st.st_uid)
+        owner = "#%d" % st.st_uid
     try:
         group = grp.getgrgid(st.st_gid).gr_name
     except KeyError:
-        group = str(st.st_gid)
+        group = "#%d" % st.st_gid
     kind = ("directory" if stat.S_ISDIR(st.st_mode)
             else "file" if stat.S_ISREG(st.st_mode) else "other")
     return {"kind": kind, "mode": "%04o" % stat.S_IMODE(st.st_mode), "owner": owner,
             "group": group}
 
 
-def report(paths):
-    out = {"dirs": {}, "files": {}, "texts": {}}
-    for path in paths.get("dirs", []):
+def _digest(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _block(path, marker):
+    """The lines between the markers (None without both), and whether the text is as a
+    rewrite would leave it (lines joined by newlines, one at the end)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+    lines = text.splitlines()
+    begin, end = "# BEGIN " + marker, "# END " + marker
+    try:
+        start = lines.index(begin)
+        stop = lines.index(end, start)
+        block = lines[start + 1:stop]
+    except ValueError:
+        block = None
+    return {"block": block, "canonical": text == "\n".join(lines) + ("\n" if lines else "")}
+
+
+def report(paths, version):
+    out = {"version": version, "dirs": {}, "files": {}, "blocks": {}}
+    for path in paths["dirs"]:
         out["dirs"][path] = _meta(path)
-    for path in paths.get("files", []):
+    for path in paths["files"]:
         meta = _meta(path)
         if meta and meta["kind"] == "file":
-            with open(path, "rb") as handle:
-                meta["sha256"] = hashlib.sha256(handle.read()).hexdigest()
+            meta["sha256"] = _digest(path)
         out["files"][path] = meta
-    for path in paths.get("texts", []):
-        try:
-            with open(path, encoding="utf-8") as handle:
-                out["texts"][path] = handle.read()
-        except (FileNotFoundError, UnicodeDecodeError):
-            out["texts"][path] = None
+    for path, marker in paths["blocks"]:
+        out["blocks"][path + "\n" + marker] = _block(path, marker)
     return out
 '''
-
 
 # Facts older than this (or this far ahead, by the host's clock) are not taken as the host's
 # state now.
 MAX_AGE = 300
 
 
+def reported_paths(directories=(), files=(), absent=(), blocks=()) -> dict:
+    """What the fact of a call with these arguments reports on (not its secret files)."""
+    return {"dirs": [item["path"] for item in directories],
+            "files": [item["path"] for item in files] + list(absent),
+            "blocks": [[item["path"], item["marker"]] for item in blocks]}
+
+
+def version_of(paths: dict) -> str:
+    """Names the program and the paths: a fact written by another version of either (an
+    older collection, a call that has grown) never answers for this call."""
+    text = REPORT_SOURCE + json.dumps(paths, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def fact_script(python: str, paths: dict) -> str:
-    """The executable fact for these paths ({dirs, files, texts}: lists of paths)."""
+    """The executable fact for these paths (reported_paths())."""
     literal = json.dumps(json.dumps(paths, sort_keys=True))
     return (f"#!{python}\n# Written by dockhand.docker.host_files (report_fact): reports the "
             f"paths one call manages.\n{REPORT_SOURCE}\n\nprint(json.dumps(report(json.loads("
-            f"{literal}))))\n")
+            f"{literal}), {json.dumps(version_of(paths))})))\n")
 
 
-def _mode(text) -> str | None:
+def _mode(value) -> str | None:
     try:
-        return f"{int(str(text), 8):04o}"
+        return f"{int(str(value), 8):04o}"
     except ValueError:
         return None
 
 
+def _name(value) -> str | None:
+    """A user or group name as the module resolves it; a number it would refuse."""
+    text = "root" if value is None else str(value)
+    return None if not text or text.isdigit() else text
+
+
 def _same(meta, item: dict, kind: str, default_mode: str) -> bool:
+    mode = item.get("mode")
     return (isinstance(meta, dict) and meta.get("kind") == kind
-            and meta.get("mode") == _mode(item.get("mode") or default_mode)
-            and meta.get("owner") == (item.get("owner") or "root")
-            and meta.get("group") == (item.get("group") or "root"))
+            and meta.get("mode") == _mode(default_mode if mode is None else mode)
+            and _name(item.get("owner")) is not None
+            and meta.get("owner") == _name(item.get("owner"))
+            and _name(item.get("group")) is not None
+            and meta.get("group") == _name(item.get("group")))
 
 
 def is_current(report, directories=(), files=(), absent=(), blocks=(), secret_files=(),
-               gathered_at=None, now=None) -> bool:
+               gathered_at=None, fact_cache="memory", now=None) -> bool:
     """Whether host_files with these arguments would find nothing to change, by the report
-    (the fact). Anything the report does not answer counts as a change, and so does any
-    secret file (its digest is not reported), and so does a report whose facts were not
-    gathered within MAX_AGE seconds of now (`gathered_at`, the host's date_time.epoch): a
-    fact cache can hand a play facts from an earlier run."""
+    (the fact). Anything the report does not answer counts as a change, and so do: any
+    secret file (its digest is not reported); a report written for other paths or by
+    another version; facts that may not be this run's own, because a fact cache other than
+    memory is configured (`fact_cache`) or they were gathered more than MAX_AGE seconds from
+    now (`gathered_at`, the host's date_time.epoch)."""
     if secret_files or not isinstance(report, dict):
+        return False
+    if str(fact_cache).rpartition(".")[2] != "memory":
         return False
     try:
         age = (time.time() if now is None else now) - float(gathered_at)
@@ -106,7 +152,9 @@ def is_current(report, directories=(), files=(), absent=(), blocks=(), secret_fi
         return False
     if abs(age) > MAX_AGE:
         return False
-    dirs, have, texts = (report.get(key) or {} for key in ("dirs", "files", "texts"))
+    if report.get("version") != version_of(reported_paths(directories, files, absent, blocks)):
+        return False
+    dirs, have, texts = (report.get(key) or {} for key in ("dirs", "files", "blocks"))
     for item in directories:
         if not _same(dirs.get(item["path"]), item, "directory", "0755"):
             return False
@@ -119,7 +167,10 @@ def is_current(report, directories=(), files=(), absent=(), blocks=(), secret_fi
         if path not in have or have[path] is not None:
             return False
     for item in blocks:
-        text = texts.get(item["path"])
-        if not isinstance(text, str) or with_block(text, item["marker"], item["block"]) != text:
+        seen = texts.get(f"{item['path']}\n{item['marker']}")
+        if not isinstance(seen, dict) or not seen.get("canonical"):
+            return False
+        wanted = item["block"].splitlines() if str(item["block"]).strip() else None
+        if seen.get("block") != wanted:
             return False
     return True

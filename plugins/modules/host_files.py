@@ -66,9 +66,9 @@ options:
   report_fact:
     description:
       - Also leave an executable local fact C(<report_fact>.fact) in O(report_dir) that
-        reports, at every fact gathering, the mode, owner and content digest of this call's
-        directories, files and absent paths, and the text of the files it keeps blocks in
-        (not the secret files). With it, the filter
+        reports, at every fact gathering, the kind, mode, owner, group and content digest of
+        this call's directories, files and absent paths, and the lines of the blocks it
+        keeps (nothing of the secret files). With it, the filter
         C(dockhand.docker.host_files_current) tells on the controller that the same call
         would change nothing, and the round trip can be skipped. Empty leaves no fact.
     type: str
@@ -119,7 +119,10 @@ from ansible_collections.dockhand.docker.plugins.module_utils.files import (
     read_text,
     with_block,
 )
-from ansible_collections.dockhand.docker.plugins.module_utils.host_report import fact_script
+from ansible_collections.dockhand.docker.plugins.module_utils.host_report import (
+    fact_script,
+    reported_paths,
+)
 
 DIR_SPEC = dict(path=dict(type="path", required=True), mode=dict(type="str", default="0755"),
                 owner=dict(type="str", default="root"), group=dict(type="str", default="root"))
@@ -248,10 +251,8 @@ def main():
                                  f"not {name!r}")
         report_dir = module.params["report_dir"]
         files.directory({"path": report_dir, "mode": "0755", "owner": "root", "group": "root"})
-        paths = {"dirs": [item["path"] for item in module.params["directories"]],
-                 "files": [item["path"] for item in module.params["files"]]
-                 + list(module.params["absent"]),
-                 "texts": [item["path"] for item in module.params["blocks"]]}
+        paths = reported_paths(module.params["directories"], module.params["files"],
+                               module.params["absent"], module.params["blocks"])
         files.file({"path": os.path.join(report_dir, f"{name}.fact"), "mode": "0755",
                     "owner": "root", "group": "root",
                     "content": fact_script(sys.executable, paths)}, secret=False)

@@ -123,6 +123,13 @@ def _edits(tmp_path):
         "absent path present": lambda: (ca.parent / "ca-next.crt").write_text("x"),
         "block edited": lambda: (tmp_path / "hosts").write_text(
             "127.0.0.1 localhost\n# BEGIN m\n10.0.0.6 r\n# END m\n"),
+        "block's end removed": lambda: (tmp_path / "hosts").write_text(
+            "127.0.0.1 localhost\n# BEGIN m\n10.0.0.5 r\n"),
+        "no newline at the end": lambda: (tmp_path / "hosts").write_text(
+            (tmp_path / "hosts").read_text().rstrip("\n")),
+        "owner": lambda: os.chown(ca, 65534, 0),
+        "group": lambda: os.chown(ca, 0, 65534),
+        "replaced by a link": lambda: (ca.rename(ca.with_name("real")), ca.symlink_to("real")),
     }
 
 
@@ -132,8 +139,16 @@ def test_the_fact_shows_a_written_call_as_current_until_a_path_changes(tmp_path,
     assert is_current(_reported(tmp_path), **_call(tmp_path), gathered_at=time.time())
     _edits(tmp_path)[edit]()
     assert not is_current(_reported(tmp_path), **_call(tmp_path), gathered_at=time.time())
-    # The call the controller then makes puts it back, and the fact says so.
+    if edit == "replaced by a link":
+        # The module fixes the link's target, never the link: it is never taken as current.
+        return
+    # The calls the controller then makes put it back (a block without its end takes two:
+    # the first appends a whole block after it), and the fact says so.
     assert _write(tmp_path)["changed"]
+    if edit == "block's end removed":
+        assert not is_current(_reported(tmp_path), **_call(tmp_path), gathered_at=time.time())
+        assert _write(tmp_path)["changed"]
+    assert not _write(tmp_path)["changed"]
     assert is_current(_reported(tmp_path), **_call(tmp_path), gathered_at=time.time())
 
 
@@ -154,6 +169,16 @@ def test_what_the_fact_cannot_answer_is_a_change(tmp_path):
     assert not is_current(report, **{**call, "gathered_at": time.time() - 3600})
     assert not is_current(report, **{**call, "gathered_at": None})
     assert is_current(report, **{**call, "gathered_at": str(int(time.time()) - 60)})
+    assert not is_current(report, **call, fact_cache="jsonfile")
+    assert is_current(report, **call, fact_cache="ansible.builtin.memory")
+    # A fact another version of the program wrote (or one edited by hand).
+    assert not is_current({**report, "version": "0" * 16}, **call)
+    # Owners the module would refuse, and a mode of 0, are not taken for the defaults.
+    for key in ("owner", "group"):
+        assert not is_current(report, **{**call, "files": [{**call["files"][0], key: "0"}]})
+    assert not is_current(report, **{**call, "files": [{**call["files"][0], "mode": 0}]})
+    # An empty call with no fact.
+    assert not is_current({}, gathered_at=time.time())
 
 
 def test_check_mode_leaves_no_fact_and_secrets_are_not_reported(tmp_path):
