@@ -84,6 +84,9 @@ def report(paths, version):
     return out
 '''
 
+# host_files' defaults, which the decision must apply as the module does.
+DIR_MODE, FILE_MODE, OWNER = "0755", "0644", "root"
+
 # Facts older than this (or this far ahead, by the host's clock) are not taken as the host's
 # state now.
 MAX_AGE = 300
@@ -120,7 +123,7 @@ def _mode(value) -> str | None:
 
 def _name(value) -> str | None:
     """A user or group name as the module resolves it; a number it would refuse."""
-    text = "root" if value is None else str(value)
+    text = OWNER if value is None else str(value)
     return None if not text or text.isdigit() else text
 
 
@@ -156,12 +159,12 @@ def is_current(report, directories=(), files=(), absent=(), blocks=(), secret_fi
         return False
     dirs, have, texts = (report.get(key) or {} for key in ("dirs", "files", "blocks"))
     for item in directories:
-        if not _same(dirs.get(item["path"]), item, "directory", "0755"):
+        if not _same(dirs.get(item["path"]), item, "directory", DIR_MODE):
             return False
     for item in files:
         meta = have.get(item["path"])
         digest = hashlib.sha256(str(item["content"]).encode("utf-8")).hexdigest()
-        if not _same(meta, item, "file", "0644") or meta.get("sha256") != digest:
+        if not _same(meta, item, "file", FILE_MODE) or meta.get("sha256") != digest:
             return False
     for path in absent:
         if path not in have or have[path] is not None:

@@ -120,14 +120,17 @@ from ansible_collections.dockhand.docker.plugins.module_utils.files import (
     with_block,
 )
 from ansible_collections.dockhand.docker.plugins.module_utils.host_report import (
+    DIR_MODE,
+    FILE_MODE,
+    OWNER,
     fact_script,
     reported_paths,
 )
 
-DIR_SPEC = dict(path=dict(type="path", required=True), mode=dict(type="str", default="0755"),
-                owner=dict(type="str", default="root"), group=dict(type="str", default="root"))
+DIR_SPEC = dict(path=dict(type="path", required=True), mode=dict(type="str", default=DIR_MODE),
+                owner=dict(type="str", default=OWNER), group=dict(type="str", default=OWNER))
 FILE_SPEC = dict(DIR_SPEC, content=dict(type="str", required=True),
-                 mode=dict(type="str", default="0644"))
+                 mode=dict(type="str", default=FILE_MODE))
 # Only the content is secret: the paths stay readable in changed_paths, which callers
 # compare to decide what to restart.
 SECRET_FILE_SPEC = dict(FILE_SPEC, content=dict(type="str", required=True, no_log=True))
@@ -250,7 +253,7 @@ def main():
             module.fail_json(msg=f"report_fact must be a fact name (letters, digits and _), "
                                  f"not {name!r}")
         report_dir = module.params["report_dir"]
-        files.directory({"path": report_dir, "mode": "0755", "owner": "root", "group": "root"})
+        files.directory({"path": report_dir, "mode": DIR_MODE, "owner": OWNER, "group": OWNER})
         paths = reported_paths(module.params["directories"], module.params["files"],
                                module.params["absent"], module.params["blocks"])
         files.file({"path": os.path.join(report_dir, f"{name}.fact"), "mode": "0755",
