@@ -46,7 +46,7 @@ lab-down:
 
 ## test: every test: lint, sanity, unit, engine, the lab integration suite, every benchmark once in
 ## its quick mode, molecule; ends with the time each phase took (the lab suite per module, the
-## benchmarks per script, molecule per scenario). The lab suite and then the benchmarks run in
+## benchmarks per script, molecule per scenario), then what failed in a failed phase. The lab suite and then the benchmarks run in
 ## one lane (both need the lab) and the rest beside it in another (scripts/run-phases says
 ## why); there molecule runs one scenario at a time unless MOLECULE_JOBS says otherwise.
 test:

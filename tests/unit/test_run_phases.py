@@ -23,6 +23,9 @@ after-a:
 \t@echo after-a >> runs.log
 broken:
 \t@echo broken-output; exit 3
+pytest-like:
+\t@echo "tests/a.py ..F"; echo "node1 : ok=3 changed=0 failed=0"; \\
+\t  echo "FAILED tests/a.py::test_b - assert 1 == 2"; echo "1 failed, 2 passed"; exit 1
 """
 
 
@@ -40,8 +43,15 @@ def run(project: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], fl
 
 
 def table(output: str) -> list[list[str]]:
-    rows = output.split("== make test: time per phase (min:s) ==\n", 1)[1].splitlines()
-    return [row.split() for row in rows]
+    rows = output.split("== make test: time per phase (min:s) ==\n", 1)[1]
+    return [row.split() for row in rows.split("\n\n== why ", 1)[0].splitlines()]
+
+
+def why(output: str, phase: str) -> list[str]:
+    """The lines printed after the table for a failed phase."""
+    head = f"== why {phase} failed (the last lines of its output that say so) ==\n"
+    assert head in output, output
+    return output.split(head, 1)[1].split("\n\n", 1)[0].splitlines()
 
 
 def test_lanes_run_side_by_side_after_the_setup_ran_once(project):
@@ -68,6 +78,18 @@ def test_a_failed_phase_fails_the_run_is_named_and_the_other_lane_finishes(proje
     failed = [row for row in table(proc.stdout) if "FAILED" in row]
     # make exits 2 when a recipe fails, whatever the recipe returned.
     assert [row[1] for row in failed] == ["broken"] and failed[0][-2:] == ["(rc", "2)"]
+    # CI shows the end of the output: it says what failed, after the table.
+    assert proc.stdout.rstrip().endswith("Error 3"), proc.stdout
+    assert why(proc.stdout, "broken")[-1].endswith("Error 3")
+    assert "== why slow-b failed" not in proc.stdout
+
+
+def test_a_failed_test_is_named_after_the_table_and_a_clean_recap_is_not(project):
+    proc, _ = run(project, "setup", "pytest-like", "slow-a")
+    assert proc.returncode == 1
+    lines = why(proc.stdout, "pytest-like")
+    assert lines[:2] == ["FAILED tests/a.py::test_b - assert 1 == 2", "1 failed, 2 passed"]
+    assert len(lines) == 3 and lines[2].endswith(" pytest-like] Error 1"), lines
 
 
 def test_a_failed_setup_runs_no_lane(project):
