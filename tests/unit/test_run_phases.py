@@ -24,8 +24,15 @@ after-a:
 broken:
 \t@echo broken-output; exit 3
 pytest-like:
-\t@echo "tests/a.py ..F"; echo "node1 : ok=3 changed=0 failed=0"; \\
+\t@echo "tests/a.py ..F"; echo "FAILED - RETRYING: [node1]: Wait (5 retries left)."; \\
+\t  echo "node1 : ok=3    changed=0    unreachable=0    failed=0    skipped=1"; \\
+\t  echo "[bench] rotation: 20 s, 651 pulls, 0 failed"; echo "TASK [Wait] ***"; \\
 \t  echo "FAILED tests/a.py::test_b - assert 1 == 2"; echo "1 failed, 2 passed"; exit 1
+ansible-like:
+\t@echo "TASK [docker_pki : Trust] ***"; \\
+\t  echo "fatal: [node2]: FAILED! => changed=false"; echo "  msg: no such file"; \\
+\t  echo "PLAY RECAP ***"; \\
+\t  echo "node2 : ok=3    changed=0    unreachable=0    failed=1    skipped=1"; exit 2
 """
 
 
@@ -78,18 +85,35 @@ def test_a_failed_phase_fails_the_run_is_named_and_the_other_lane_finishes(proje
     failed = [row for row in table(proc.stdout) if "FAILED" in row]
     # make exits 2 when a recipe fails, whatever the recipe returned.
     assert [row[1] for row in failed] == ["broken"] and failed[0][-2:] == ["(rc", "2)"]
-    # CI shows the end of the output: it says what failed, after the table.
+    # CI shows the end of the output: it says what failed, after the table. Nothing in the
+    # output names a failure, so its last lines are shown, make's error last.
+    lines = why(proc.stdout, "broken")
+    assert lines[0] == "broken-output" and lines[-1].endswith(" broken] Error 3"), lines
     assert proc.stdout.rstrip().endswith("Error 3"), proc.stdout
-    assert why(proc.stdout, "broken")[-1].endswith("Error 3")
     assert "== why slow-b failed" not in proc.stdout
 
 
 def test_a_failed_test_is_named_after_the_table_and_a_clean_recap_is_not(project):
     proc, _ = run(project, "setup", "pytest-like", "slow-a")
     assert proc.returncode == 1
-    lines = why(proc.stdout, "pytest-like")
-    assert lines[:2] == ["FAILED tests/a.py::test_b - assert 1 == 2", "1 failed, 2 passed"]
-    assert len(lines) == 3 and lines[2].endswith(" pytest-like] Error 1"), lines
+    # Not a retry notice, a clean recap, a count of 0 failed, a banner or make's own line.
+    assert why(proc.stdout, "pytest-like") == [
+        "FAILED tests/a.py::test_b - assert 1 == 2", "1 failed, 2 passed"]
+
+
+def test_each_lane_s_failure_is_named_in_lane_order(project):
+    proc, _ = run(project, "setup", "pytest-like", "ansible-like")
+    assert proc.returncode == 1
+    # Two failed phases share the lines CI shows: each section is at most 9 lines.
+    assert why(proc.stdout, "ansible-like") == [
+        "fatal: [node2]: FAILED! => changed=false",
+        "node2 : ok=3    changed=0    unreachable=0    failed=1    skipped=1"]
+    assert proc.stdout.index("== why pytest-like") < proc.stdout.index("== why ansible-like")
+
+
+def test_a_run_that_passes_names_no_failure(project):
+    proc, _ = run(project, "setup", "after-a")
+    assert proc.returncode == 0 and "== why" not in proc.stdout, proc.stdout
 
 
 def test_a_failed_setup_runs_no_lane(project):
