@@ -47,9 +47,9 @@ lab-down:
 ## test: every test: lint, sanity, unit, engine, the lab integration suite, every benchmark once in
 ## its quick mode, molecule; ends with the time each phase took (the lab suite per module, the
 ## benchmarks per script, molecule per scenario), then for each failed phase the lines that
-## say what failed. The lab suite and then the benchmarks run in one lane (both need the lab) and the rest beside it in
-## another (scripts/run-phases says why); there molecule runs one scenario at a time unless
-## MOLECULE_JOBS says otherwise.
+## say what failed. The lab suite and then the benchmarks run in one lane (both need the lab)
+## and the rest beside it in another (scripts/run-phases says why); there molecule runs one
+## scenario at a time unless MOLECULE_JOBS says otherwise.
 test:
 	@MOLECULE_JOBS=$${MOLECULE_JOBS:-1} scripts/run-phases "venv docker lab-up" \
 	  "integration bench-quick" "lint sanity unit engine molecule"
