@@ -171,7 +171,9 @@ class HostFiles:
             if self._metadata(path, item):
                 self.changed_paths.append(path)
             return
-        if os.path.lexists(path):
+        # On shared storage (the registry's GlusterFS volume) another host may make the
+        # directory between the two looks: only what is still no directory is refused.
+        if os.path.lexists(path) and not os.path.isdir(path):
             self.module.fail_json(msg=f"{path} exists and is not a directory")
         if not self.check:
             os.makedirs(path, exist_ok=True)

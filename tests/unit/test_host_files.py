@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import grp
 import json
 import os
+import pwd
 import stat
 import subprocess
 import time
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 from ansible_collections.dockhand.docker.plugins.module_utils.files import atomic_write, with_block
 from ansible_collections.dockhand.docker.plugins.module_utils.host_report import is_current
+from ansible_collections.dockhand.docker.plugins.modules.host_files import HostFiles
 from moduletools import run_module
 
 
@@ -79,6 +82,45 @@ def test_files_directories_secrets_absent_and_blocks(tmp_path):
     os.chmod(tmp_path / "tls/ca.pem", 0o600)
     fixed = run_module("host_files", args, tmp_path)
     assert fixed["changed_paths"] == [str(tmp_path / "tls/ca.pem")]
+
+
+class Failed(Exception):
+    pass
+
+
+class Module:
+    """What HostFiles asks of AnsibleModule: check mode, and fail_json that ends the call."""
+
+    check_mode = False
+
+    def fail_json(self, msg):
+        raise Failed(msg)
+
+
+def test_a_directory_another_host_makes_meanwhile_is_taken_and_a_file_is_refused(
+        tmp_path, monkeypatch):
+    """Two registry hosts write the same paths on their shared GlusterFS volume: the other
+    host's mkdir can land between this host's look for a directory and its look for
+    anything else at the path (the lab's first converge failed so, once)."""
+    real_isdir = os.path.isdir
+    shared, taken = tmp_path / "registry" / "data", tmp_path / "taken"
+    taken.write_text("a file")
+
+    def other_host_first(path):
+        # The first look finds nothing; the other host's mkdir lands right after it.
+        if str(path) == str(shared) and not shared.exists():
+            shared.mkdir(parents=True)
+            return False
+        return real_isdir(path)
+
+    monkeypatch.setattr(os.path, "isdir", other_host_first)
+    me = {"owner": pwd.getpwuid(os.getuid()).pw_name, "group": grp.getgrgid(os.getgid()).gr_name}
+    files = HostFiles(Module())
+    files.directory({"path": str(shared), "mode": "0750", **me})
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o750
+    assert files.changed_paths == [str(shared)]
+    with pytest.raises(Failed, match="exists and is not a directory"):
+        files.directory({"path": str(taken), "mode": "0755", **me})
 
 
 def test_a_block_needs_an_existing_file(tmp_path):
