@@ -179,7 +179,8 @@ def test_an_image_only_on_the_manager_leaves_workers_with_no_such_image(swarm, h
         running = {t["Node"] for t in tasks if t["CurrentState"].startswith("Running")}
         assert running == {manager}, tasks
         for host in hosts[1:]:
-            assert any(t["Node"] == host and "No such image" in t["Error"] for t in tasks), host
+            assert any(t["Node"] == host and "No such image" in t["Error"] for t in tasks), \
+                (host, tasks)
     finally:
         gone = run_playbook("-e", json.dumps({"docker_swarm_stacks": [
             {"name": "e2elocal", "state": "absent"}]}), playbook=SWARM_PLAY)
