@@ -26,8 +26,11 @@ broken:
 pytest-like:
 \t@echo "tests/a.py ..F"; echo "FAILED - RETRYING: [node1]: Wait (5 retries left)."; \\
 \t  echo "node1 : ok=3    changed=0    unreachable=0    failed=0    skipped=1"; \\
-\t  echo "[bench] rotation: 20 s, 651 pulls, 0 failed"; echo "TASK [Wait] ***"; \\
+\t  echo "[bench] rotation: 20 s, 651 pulls, 0 failed"; \\
+\t  echo "TASK [Clear what the failed attempts left] ***"; \\
 \t  echo "FAILED tests/a.py::test_b - assert 1 == 2"; echo "1 failed, 2 passed"; exit 1
+many-failures:
+\t@for i in $$(seq 1 30); do echo "FAILED tests/t.py::test_$$i"; done; exit 1
 ansible-like:
 \t@echo "TASK [docker_pki : Trust] ***"; \\
 \t  echo "fatal: [node2]: FAILED! => changed=false"; echo "  msg: no such file"; \\
@@ -54,9 +57,11 @@ def table(output: str) -> list[list[str]]:
     return [row.split() for row in rows.split("\n\n== why ", 1)[0].splitlines()]
 
 
-def why(output: str, phase: str) -> list[str]:
+def why(output: str, phase: str, fallback: bool = False) -> list[str]:
     """The lines printed after the table for a failed phase."""
-    head = f"== why {phase} failed (the last lines of its output that say so) ==\n"
+    says = ("no line says; its last lines" if fallback
+            else "the last lines of its output that say so")
+    head = f"== why {phase} failed ({says}) ==\n"
     assert head in output, output
     return output.split(head, 1)[1].split("\n\n", 1)[0].splitlines()
 
@@ -87,7 +92,7 @@ def test_a_failed_phase_fails_the_run_is_named_and_the_other_lane_finishes(proje
     assert [row[1] for row in failed] == ["broken"] and failed[0][-2:] == ["(rc", "2)"]
     # CI shows the end of the output: it says what failed, after the table. Nothing in the
     # output names a failure, so its last lines are shown, make's error last.
-    lines = why(proc.stdout, "broken")
+    lines = why(proc.stdout, "broken", fallback=True)
     assert lines[0] == "broken-output" and lines[-1].endswith(" broken] Error 3"), lines
     assert proc.stdout.rstrip().endswith("Error 3"), proc.stdout
     assert "== why slow-b failed" not in proc.stdout
@@ -104,11 +109,19 @@ def test_a_failed_test_is_named_after_the_table_and_a_clean_recap_is_not(project
 def test_each_lane_s_failure_is_named_in_lane_order(project):
     proc, _ = run(project, "setup", "pytest-like", "ansible-like")
     assert proc.returncode == 1
-    # Two failed phases share the lines CI shows: each section is at most 9 lines.
     assert why(proc.stdout, "ansible-like") == [
         "fatal: [node2]: FAILED! => changed=false",
         "node2 : ok=3    changed=0    unreachable=0    failed=1    skipped=1"]
     assert proc.stdout.index("== why pytest-like") < proc.stdout.index("== why ansible-like")
+
+
+def test_two_failed_phases_share_the_lines_ci_shows(project):
+    proc, _ = run(project, "setup", "many-failures", "ansible-like")
+    # 18 lines for both, each with its blank line and heading: 7 lines of its own.
+    assert why(proc.stdout, "many-failures") == [
+        f"FAILED tests/t.py::test_{i}" for i in range(24, 31)]
+    tail = proc.stdout.split("total (wall time)\n", 1)[1]
+    assert len(tail.splitlines()) == 13, tail
 
 
 def test_a_run_that_passes_names_no_failure(project):
