@@ -1,0 +1,296 @@
+# Copyright (c) dockhand contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The record a successful site.yml run leaves on each host, and the live check of it.
+
+A run that changed nothing has nothing to do next time either, as long as neither its
+inputs nor the hosts have moved since. The controller answers the first question (the
+digest of the project, the inventory, the host's facts and the PKI directory: see
+site_digest); this answers the second, on the host, at every fact gathering: the record
+keeps what the run left (the files under dockhand's paths, the units, the engine's
+containers, the swarm, the GlusterFS mounts) and an executable local fact compares it with
+the host as it is now. Anything that differs, or a record older than its maximum age, makes
+the next run a full one.
+
+Standard library only: the fact runs on the host's python3, without the collection.
+"""
+
+from __future__ import annotations
+
+import json
+
+# The paths dockhand writes on a host (glob patterns; directories are walked). A path the
+# run does not manage but that lies under one of these only costs a full run when it
+# changes; a path outside them that the roles manage would be missed, so every role's
+# paths are here.
+WATCHED_FILES = (
+    "/etc/docker", "/etc/containers", "/etc/dockhand", "/etc/nginx", "/etc/traefik",
+    "/etc/gitlab", "/etc/gitlab-runner", "/etc/systemd/system", "/etc/fstab", "/etc/hosts",
+    "/srv/gitlab/config", "/srv/gitlab/runner",
+    "/etc/subuid", "/etc/subgid", "/etc/apt/sources.list.d", "/etc/apt/keyrings",
+    "/etc/yum.repos.d", "/etc/pki/ca-trust/source/anchors",
+    "/usr/local/share/ca-certificates", "/usr/local/sbin/dockhand-*",
+    "/usr/local/bin/traefik", "/srv/dockhand/pki", "/var/lib/systemd/linger",
+    "/var/lib/glusterd/vols/*/info", "/var/lib/glusterd/peers",
+    "/home/*/.config/containers", "/home/*/.config/systemd",
+)
+
+# Units watched besides those whose unit files live in /etc/systemd/system.
+WATCHED_UNITS = ("docker.service", "containerd.service", "nginx.service", "glusterd.service")
+
+# The fact's program (and the module's: it takes the baseline with the same code). Reads
+# only.
+PROBE_SOURCE = r'''
+import glob
+import hashlib
+import http.client
+import json
+import os
+import socket
+import stat
+import subprocess
+import time
+
+# Larger files (a binary) are compared by size and modification time, not read.
+HASHED_SIZE = 1 << 20
+DOCKER_SOCKET = "/var/run/docker.sock"
+GLUSTER_TYPES = ("fuse.glusterfs", "glusterfs")
+
+
+def _path(path):
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    meta = [stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid]
+    if stat.S_ISLNK(st.st_mode):
+        meta.append(os.readlink(path))
+    elif stat.S_ISREG(st.st_mode):
+        if st.st_size <= HASHED_SIZE:
+            digest = hashlib.sha256()
+            try:
+                with open(path, "rb") as handle:
+                    digest.update(handle.read())
+            except OSError as exc:
+                return meta + ["unreadable: %s" % exc.strerror]
+            meta.append(digest.hexdigest())
+        else:
+            meta += [st.st_size, st.st_mtime_ns]
+    return meta
+
+
+def probe_files(patterns):
+    out = {}
+    for pattern in patterns:
+        for root in sorted(glob.glob(pattern)):
+            out[root] = _path(root)
+            if os.path.isdir(root) and not os.path.islink(root):
+                for base, dirs, names in os.walk(root):
+                    dirs.sort()
+                    for name in sorted(dirs + names):
+                        path = os.path.join(base, name)
+                        out[path] = _path(path)
+    return out
+
+
+def unit_names(extra):
+    names = set(extra)
+    try:
+        listed = os.listdir("/etc/systemd/system")
+    except FileNotFoundError:
+        listed = []
+    for name in listed:
+        full = os.path.join("/etc/systemd/system", name)
+        if name.endswith((".service", ".timer", ".mount", ".socket")) and os.path.isfile(full):
+            names.add(name)
+    return sorted(names)
+
+
+def probe_units(names):
+    if not names:
+        return {}
+    try:
+        proc = subprocess.run(
+            ["systemctl", "show", "--property=Id,LoadState,ActiveState,UnitFileState", "--",
+             *names], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return {"": "systemctl: %s" % exc}
+    blocks, block = [], {}
+    for line in proc.stdout.splitlines() + [""]:
+        if not line.strip():
+            if block:
+                blocks.append(block)
+            block = {}
+            continue
+        key, _sep, value = line.partition("=")
+        block[key] = value
+    out = {}
+    for name, block in zip(names, blocks):
+        if block.get("LoadState") == "loaded":
+            out[name] = [block.get("ActiveState", ""), block.get("UnitFileState", "")]
+    return out
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(DOCKER_SOCKET)
+
+
+def _get(path):
+    connection = _UnixConnection("localhost", timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise OSError("GET %s: HTTP %d" % (path, response.status))
+        return json.loads(body)
+    finally:
+        connection.close()
+
+
+def probe_engine():
+    """The engine's containers (not a swarm's tasks: the swarm moves those), its swarm
+    state and, on a manager, the swarm's services, nodes and networks as their specs stand."""
+    if not os.path.exists(DOCKER_SOCKET):
+        return None
+    try:
+        containers = {
+            c["Names"][0].lstrip("/"): c["ImageID"] for c in _get("/containers/json")
+            if "com.docker.swarm.task.id" not in (c.get("Labels") or {})}
+        info = _get("/info").get("Swarm") or {}
+        out = {"containers": containers,
+               "swarm": [info.get("LocalNodeState", ""), info.get("NodeID", ""),
+                         bool(info.get("ControlAvailable"))]}
+        if info.get("ControlAvailable"):
+            out["services"] = {s["Spec"]["Name"]: s["Version"]["Index"]
+                               for s in _get("/services")}
+            out["nodes"] = {n["ID"]: [n["Description"].get("Hostname", ""),
+                                      n["Spec"].get("Role", ""),
+                                      n["Spec"].get("Availability", ""),
+                                      n["Spec"].get("Labels") or {}]
+                            for n in _get("/nodes")}
+            out["networks"] = {n["Name"]: n["Id"] for n in _get(
+                "/networks?filters=%7B%22scope%22%3A%5B%22swarm%22%5D%7D")}
+        return out
+    except (OSError, ValueError, KeyError, http.client.HTTPException) as exc:
+        return {"error": str(exc)}
+
+
+def probe_mounts():
+    out = []
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+            for line in handle:
+                fields = line.split()
+                dash = fields.index("-")
+                if fields[dash + 1] in GLUSTER_TYPES:
+                    out.append(fields[4])
+    except (OSError, ValueError, IndexError):
+        return None
+    return sorted(set(out))
+
+
+def probe(watch):
+    return {"files": probe_files(watch["files"]),
+            "units": probe_units(unit_names(watch["units"])),
+            "engine": probe_engine(),
+            "mounts": probe_mounts()}
+
+
+def _json(value):
+    return json.dumps(value, sort_keys=True)
+
+
+def drift(baseline, now):
+    """What differs between the host as the run left it and as it is: every file as it
+    was, every unit that was active still active and enabled as it was, every container
+    still running its image, the swarm state and specs as they were, every mount still
+    there. Added containers, services and mounts are not drift: a full run would leave
+    them too."""
+    out = []
+    files = now["files"]
+    for path in sorted(set(baseline["files"]) | set(files)):
+        if baseline["files"].get(path) != files.get(path):
+            out.append("file " + path)
+    for name, (active, enabled) in sorted(baseline["units"].items()):
+        current = now["units"].get(name)
+        if current is None or current[1] != enabled or (
+                active == "active" and current[0] != "active"):
+            out.append("unit " + name)
+    before, after = baseline.get("engine"), now.get("engine")
+    if before is not None:
+        if after is None or "error" in after or "error" in before:
+            out.append("engine")
+        else:
+            for name, image in sorted(before["containers"].items()):
+                if after["containers"].get(name) != image:
+                    out.append("container " + name)
+            if before["swarm"] != after["swarm"]:
+                out.append("swarm membership")
+            for kind in ("services", "nodes", "networks"):
+                for name, value in sorted(before.get(kind, {}).items()):
+                    if _json(after.get(kind, {}).get(name)) != _json(value):
+                        out.append("swarm %s %s" % (kind[:-1], name))
+    if baseline["mounts"] is not None:
+        missing = set(baseline["mounts"]) - set(now["mounts"] or [])
+        out.extend("mount " + path for path in sorted(missing))
+    return out
+
+
+def report(state_path):
+    """Per record: its digest, age and whether the host is still as the run left it."""
+    try:
+        with open(state_path, encoding="utf-8") as handle:
+            records = json.load(handle)["records"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    out = {}
+    probes = {}
+    for name, record in sorted(records.items()):
+        age = int(time.time() - record["recorded_at"])
+        found = []
+        if record.get("outdated"):
+            found = ["another playbook's run since, or one that did not finish"]
+        elif age < 0 or age > record["max_age"]:
+            found = ["age %d s (at most %d)" % (age, record["max_age"])]
+        else:
+            key = _json(record["watch"])
+            if key not in probes:
+                probes[key] = probe(record["watch"])
+            found = drift(record["baseline"], probes[key])
+        out[name] = {"digest": record["digest"], "age": age, "live": not found,
+                     "drift": found[:10]}
+    return out
+'''
+
+
+def probe_namespace() -> dict:
+    """The probe's functions, for the module and the tests: the same code the fact runs."""
+    namespace: dict = {"__name__": "dockhand_site_record"}
+    # The same text the fact runs, so the baseline and the live check cannot disagree.
+    exec(compile(PROBE_SOURCE, "site_record_probe", "exec"), namespace)
+    return namespace
+
+
+def fact_script(python: str, state_path: str) -> str:
+    """The executable local fact reporting the records in state_path."""
+    return (f"#!{python}\n# Written by dockhand.docker.site_record: whether each host is still "
+            f"as the last successful run left it.\n{PROBE_SOURCE}\n\nprint(json.dumps(report("
+            f"{json.dumps(state_path)})))\n")
+
+
+def record(digest: str, max_age: int, watch: dict, baseline: dict, now: float) -> dict:
+    return {"digest": digest, "max_age": max_age, "watch": watch, "baseline": baseline,
+            "recorded_at": now}
+
+
+def same_record(old: dict | None, new: dict) -> bool:
+    """Whether ``new`` records what ``old`` does. Its time aside: renewing that is the
+    record's own bookkeeping, not a change to the host."""
+    if not old:
+        return False
+    keys = ("digest", "max_age", "watch", "baseline")
+    return json.dumps({k: old.get(k) for k in keys}, sort_keys=True) == json.dumps(
+        {k: new[k] for k in keys}, sort_keys=True)

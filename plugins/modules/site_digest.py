@@ -1,0 +1,62 @@
+#!/usr/bin/python
+# Copyright (c) dockhand contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: site_digest
+short_description: The digest of what a run asks of each host, computed on the controller
+version_added: 0.1.0
+description:
+  - Returns, for every host of the play, a digest of the run's inputs for that host - the
+    collection's roles, plugins and playbooks and the ansible-core version; every
+    inventory host's variables as written (unrendered), the groups and the extra variables;
+    the facts the roles read about the host (its system, architecture and default
+    address); and the content of the PKI directories on the controller (C(docker_pki_dir)
+    and every other C(*_pki_dir)), where the certificates, keys and generated secrets are.
+  - Two runs with the same digest for a host ask the same of it. M(dockhand.docker.site_record)
+    keeps the digest of the last successful run on the host, with what that run left.
+  - Runs on the controller only, once for the whole play (C(run_once)); contacts no host.
+  - Variables that only say how the run was started (check mode, tags, verbosity,
+    C(dockhand_full_run)) and a run's internal C(__*) variables are left out.
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+author:
+  - dockhand engineers (@dockhand)
+"""
+
+EXAMPLES = r"""
+- name: Compute the digest of every host's inputs
+  dockhand.docker.site_digest:
+  run_once: true
+  register: digest
+"""
+
+RETURN = r"""
+digests:
+  description: The digest (hex SHA-256) per host of the play.
+  returned: always
+  type: dict
+  sample: {node1: 3f5c0e...}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    # The action plugin does the work on the controller; this runs only if it is missing.
+    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
+    module.fail_json(msg="dockhand.docker.site_digest runs on the controller: its action "
+                         "plugin was not found")
+
+
+if __name__ == "__main__":
+    main()
