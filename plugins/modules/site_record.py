@@ -23,7 +23,7 @@ description:
     (the host is as the run left it and the record is at most O(max_age) old) and
     C(drift), the first things that differ.
   - With O(state=outdated), marks the record O(name) as outdated, so that the next run is a
-    full one: a run about to change the host does so first, so that a run stopped half way
+    full one. A run about to change the host does so first, so that a run stopped half way
     (or another playbook's run) never leaves a record that vouches for the host.
     With O(state=absent), removes it.
   - Reports changed when the recorded digest or state differs from the one in place, and

@@ -1,0 +1,208 @@
+"""site.yml's record of a converged run: the controller's digest of its inputs and the
+host's live check of what it left, on real files."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+
+import pytest
+from ansible_collections.dockhand.docker.plugins.module_utils import site_digest
+from ansible_collections.dockhand.docker.plugins.module_utils.site_record import (
+    fact_script,
+    probe_namespace,
+    record,
+    same_record,
+)
+
+PROBE = probe_namespace()
+
+
+@pytest.fixture
+def tree(tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "daemon.json").write_text('{"debug": false}\n')
+    (tmp_path / "etc" / "certs.d").mkdir()
+    (tmp_path / "etc" / "certs.d" / "ca.crt").write_text("CA\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("change, found", [
+    (lambda t: (t / "etc" / "daemon.json").write_text('{"debug": true}\n'), "daemon.json"),
+    (lambda t: (t / "etc" / "certs.d" / "ca.crt").unlink(), "ca.crt"),
+    (lambda t: os.chmod(t / "etc" / "daemon.json", 0o600), "daemon.json"),
+    (lambda t: (t / "etc" / "certs.d" / "other.crt").write_text("x"), "other.crt"),
+])
+def test_a_file_changed_removed_or_added_under_a_watched_path_is_drift(tree, change, found):
+    baseline = PROBE["probe_files"]([str(tree / "etc")])
+    change(tree)
+    drift = PROBE["drift"](_state(baseline), _state(PROBE["probe_files"]([str(tree / "etc")])))
+    assert len(drift) == 1 and drift[0].startswith("file ") and drift[0].endswith(found)
+
+
+def test_the_same_files_are_no_drift_and_a_glob_that_matches_nothing_records_nothing(tree):
+    patterns = [str(tree / "etc"), str(tree / "none-*")]
+    baseline = PROBE["probe_files"](patterns)
+    assert str(tree / "etc" / "certs.d" / "ca.crt") in baseline
+    assert not any("none-" in path for path in baseline)
+    assert PROBE["drift"](_state(baseline), _state(PROBE["probe_files"](patterns))) == []
+
+
+def _state(files=None, units=None, engine=None, mounts=None):
+    return {"files": files or {}, "units": units or {}, "engine": engine, "mounts": mounts}
+
+
+@pytest.mark.parametrize("before, now, drift", [
+    ({"docker.service": ["active", "enabled"]}, {"docker.service": ["active", "enabled"]}, []),
+    ({"docker.service": ["active", "enabled"]}, {"docker.service": ["inactive", "enabled"]},
+     ["unit docker.service"]),
+    ({"docker.service": ["active", "enabled"]}, {"docker.service": ["active", "disabled"]},
+     ["unit docker.service"]),
+    ({"docker.service": ["active", "enabled"]}, {}, ["unit docker.service"]),
+    # A oneshot or a timer's service comes and goes: only enablement counts.
+    ({"gc.service": ["inactive", "static"]}, {"gc.service": ["active", "static"]}, []),
+])
+def test_an_active_unit_must_stay_active_and_every_unit_enabled_as_it_was(before, now, drift):
+    assert PROBE["drift"](_state(units=before), _state(units=now)) == drift
+
+
+ENGINE = {"containers": {"registry-green": "sha256:a"}, "swarm": ["active", "n1", True],
+          "services": {"gitlab_gitlab": 12}, "nodes": {"n1": ["node1", "manager", "active", {}]},
+          "networks": {"gitlab": "x1"}}
+
+
+@pytest.mark.parametrize("change, drift", [
+    (lambda e: e["containers"].update({"other": "sha256:b"}), []),
+    (lambda e: e["services"].update({"new_service": 1}), []),
+    (lambda e: e["containers"].pop("registry-green"), ["container registry-green"]),
+    (lambda e: e["containers"].update({"registry-green": "sha256:z"}),
+     ["container registry-green"]),
+    (lambda e: e.update(swarm=["inactive", "", False]), ["swarm membership"]),
+    (lambda e: e["services"].update({"gitlab_gitlab": 13}), ["swarm service gitlab_gitlab"]),
+    (lambda e: e["nodes"]["n1"][3].update({"fault": "drill"}), ["swarm node n1"]),
+    (lambda e: e["networks"].pop("gitlab"), ["swarm network gitlab"]),
+    (lambda e: e.update(error="connection refused"), ["engine"]),
+])
+def test_the_engine_s_containers_and_swarm_specs_as_the_run_left_them(change, drift):
+    now = copy.deepcopy(ENGINE)
+    change(now)
+    assert PROBE["drift"](_state(engine=ENGINE), _state(engine=now)) == drift
+
+
+def test_a_lost_mount_is_drift_and_a_new_one_is_not():
+    before = _state(mounts=["/mnt/gluster/registry"])
+    assert PROBE["drift"](before, _state(mounts=["/mnt/gluster/registry", "/mnt/x"])) == []
+    assert PROBE["drift"](before, _state(mounts=[])) == ["mount /mnt/gluster/registry"]
+
+
+def _write(path, records):
+    path.write_text(json.dumps({"records": records}))
+
+
+def test_the_fact_reports_live_only_for_a_fresh_record_of_an_unchanged_host(tree, tmp_path):
+    watch = {"files": [str(tree / "etc")], "units": []}
+    baseline = PROBE["probe"](watch)
+    state = tmp_path / "state.json"
+    fresh = record("d1", 3600, watch, baseline, time.time())
+    _write(state, {"site": fresh, "old": {**fresh, "recorded_at": time.time() - 7200},
+                   "outdated": {**fresh, "outdated": True}})
+    report = PROBE["report"](str(state))
+    assert report["site"]["digest"] == "d1" and report["site"]["live"] is True
+    assert not report["old"]["live"] and report["old"]["drift"][0].startswith("age ")
+    assert not report["outdated"]["live"]
+    (tree / "etc" / "daemon.json").write_text("{}")
+    changed = "file " + str(tree / "etc" / "daemon.json")
+    assert PROBE["report"](str(state))["site"]["drift"] == [changed]
+    assert PROBE["report"](str(tmp_path / "none.json")) == {}
+
+
+def test_the_fact_script_runs_standalone_and_prints_the_report(tree, tmp_path):
+    state = tmp_path / "state.json"
+    watch = {"files": [str(tree / "etc")], "units": []}
+    _write(state, {"site": record("d1", 3600, watch, PROBE["probe"](watch), time.time())})
+    script = tmp_path / "dockhand_site_record.fact"
+    script.write_text(fact_script("/usr/bin/env python3", str(state)))
+    namespace = {"__name__": "fact"}
+    printed = []
+    namespace["print"] = printed.append
+    exec(compile(script.read_text().split("\n", 1)[1], str(script), "exec"), namespace)
+    assert json.loads(printed[0])["site"]["live"] is True
+
+
+def test_a_record_is_the_same_whatever_its_time_and_outdated_mark():
+    new = record("d", 60, {"files": [], "units": []}, _state(), 100.0)
+    assert same_record({**new, "recorded_at": 5.0, "outdated": True}, new)
+    assert not same_record({**new, "digest": "other"}, new)
+    assert not same_record(None, new)
+
+
+RAW = {
+    "docker_daemon_options": {"debug": False}, "inventory_hostname": "node1",
+    "group_names": ["docker_hosts"], "ansible_host": "10.0.0.1",
+    "ansible_facts": {"default_ipv4": {"address": "10.0.0.1"}, "date_time": {"epoch": "1"}},
+    "ansible_default_ipv4": {"address": "10.0.0.1"}, "ansible_check_mode": False,
+    "ansible_run_tags": ["all"], "__role_result": {"changed": True}, "playbook_dir": "/p",
+    "dockhand_full_run": True, "omit": "__omit_place_holder__1234",
+}
+
+
+def test_the_inputs_are_the_inventory_as_written_not_the_facts_or_how_the_run_started():
+    assert site_digest.inventory_inputs(RAW) == {
+        "docker_daemon_options": {"debug": False}, "inventory_hostname": "node1",
+        "group_names": ["docker_hosts"], "ansible_host": "10.0.0.1"}
+
+
+def _fleet(inventory, groups=None, project="p"):
+    return site_digest.fleet_digest(project, groups or {"all": ["node1"]}, inventory)
+
+
+@pytest.mark.parametrize("change", [
+    lambda raw, groups: raw.update(docker_daemon_options={"debug": True}),
+    lambda raw, groups: raw.update(proxy_backend="traefik"),
+    lambda raw, groups: groups.update(swarm_managers=["node1"]),
+])
+def test_a_variable_or_a_group_that_changes_changes_the_digest(change):
+    raw, groups = dict(RAW), {"all": ["node1"]}
+    before = _fleet(site_digest.inventory_inputs(raw), dict(groups))
+    change(raw, groups)
+    assert _fleet(site_digest.inventory_inputs(raw), groups) != before
+
+
+def test_the_run_s_own_variables_and_facts_outside_the_read_ones_change_nothing():
+    raw = dict(RAW)
+    before = site_digest.host_digest(_fleet(site_digest.inventory_inputs(raw)),
+                                     raw["ansible_facts"], {})
+    raw.update(ansible_check_mode=True, ansible_run_tags=["docker_pki"], __x=1,
+               dockhand_full_run=False)
+    facts = {**raw["ansible_facts"], "date_time": {"epoch": "2"}}
+    assert site_digest.host_digest(_fleet(site_digest.inventory_inputs(raw)), facts, {}) == before
+    moved = {**facts, "default_ipv4": {"address": "10.0.0.2"}}
+    assert site_digest.host_digest(_fleet(site_digest.inventory_inputs(raw)), moved, {}) != before
+
+
+def test_a_file_a_variable_names_and_the_pki_directory_s_content_are_inputs(tmp_path):
+    binary = tmp_path / "traefik"
+    binary.write_bytes(b"v1")
+    inventory = {"node1": {"proxy_traefik_binary_src": str(binary)}}
+    before = _fleet(inventory)
+    binary.write_bytes(b"v2-longer")
+    assert _fleet(inventory) != before
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    (pki / "ca.crt").write_text("one")
+    first = site_digest.tree_digest(pki)
+    (pki / "ca.crt").write_text("two")
+    assert site_digest.tree_digest(pki) != first
+    assert site_digest.tree_digest(tmp_path / "none") == "absent"
+
+
+def test_why_each_host_moved():
+    records = {"a": {"digest": "1", "live": True, "drift": []},
+               "b": {"digest": "old", "live": True},
+               "c": {"digest": "1", "live": False, "drift": ["file /etc/hosts"]}}
+    assert site_digest.moved(records, {"a": "1", "b": "1", "c": "1", "d": "1"}) == {
+        "b": "its inputs changed since the last converged run",
+        "c": "not as the last converged run left it: file /etc/hosts",
+        "d": "no record of a converged run"}
