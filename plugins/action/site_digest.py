@@ -11,6 +11,7 @@ from pathlib import Path
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible.release import __version__ as core_version
+from ansible.template import trust_as_template
 from ansible_collections.dockhand.docker.plugins.module_utils import site_digest
 
 # plugins/action/site_digest.py: the collection's root is two levels up.
@@ -23,6 +24,10 @@ def _project() -> str:
     return site_digest.project_digest(ROOT, core_version)
 
 
+class Unresolved(Exception):
+    """An input that cannot be read as the run would: the run must not skip on it."""
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False  # nothing happens on the hosts
@@ -30,41 +35,55 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp  # nothing is transferred
+        _dummy, args = self.validate_argument_spec(argument_spec={
+            "record": {"type": "str", "default": "site"},
+            "full": {"type": "bool", "default": False},
+        })
+        hosts = list(task_vars.get("ansible_play_hosts_all") or [])
+        if args["full"]:
+            # Nothing to compare with, and a digest whose inputs cannot be read must not
+            # stop a run that was asked to run every role anyway.
+            result.update(changed=False, digests={}, moved={}, skip=False,
+                          msg="every role runs: a full run was asked for")
+            return result
         try:
-            _dummy, args = self.validate_argument_spec(argument_spec={
-                "record": {"type": "str", "default": "site"},
-                "full": {"type": "bool", "default": False},
-            })
-            digests = self._digests(task_vars)
-        except (AnsibleError, OSError) as exc:
-            result.update(failed=True, changed=False,
-                          msg=f"cannot compute the digest of the run's inputs: {exc}")
+            digests = self._digests(task_vars, hosts)
+        except (Unresolved, AnsibleError, OSError) as exc:
+            result.update(changed=False, digests={}, skip=False, moved={},
+                          msg=f"every role runs: the run's inputs cannot all be read ({exc})")
             return result
         hostvars = task_vars["hostvars"]
-        records = {host: ((hostvars.raw_get(host).get("ansible_facts") or {})
-                          .get("ansible_local") or {}).get("dockhand_site_record", {})
-                   .get(args["record"]) for host in digests}
+        records = {host: self._record(hostvars, host, args["record"]) for host in digests}
         moved = site_digest.moved(records, digests)
-        skip = not moved and not args["full"]
+        skip = not moved
         if skip:
             msg = (f"no host moved since the last run that asked the same of it: every role "
                    f"is skipped ({len(digests)} host(s); dockhand_full_run=true runs them)")
-        elif not moved:
-            msg = "every role runs: a full run was asked for"
         else:
             msg = "every role runs: " + "; ".join(f"{h}: {why}" for h, why in moved.items())
         result.update(changed=False, digests=digests, moved=moved, skip=skip, msg=msg)
         return result
 
-    def _digests(self, task_vars: dict) -> dict:
+    @staticmethod
+    def _record(hostvars, host: str, name: str):
+        """The host's record as its local fact reported it; a fact that failed (its value
+        is then the error's text) is no record."""
+        facts = hostvars.raw_get(host).get("ansible_facts")
+        local = facts.get("ansible_local") if isinstance(facts, dict) else None
+        report = local.get("dockhand_site_record") if isinstance(local, dict) else None
+        return report.get(name) if isinstance(report, dict) else None
+
+    def _digests(self, task_vars: dict, hosts: list[str]) -> dict:
         hostvars = task_vars["hostvars"]
         groups = task_vars["groups"]
         raw = {host: self._written(hostvars, host) for host in sorted(groups.get("all", []))}
-        fleet = site_digest.fleet_digest(
-            _project(), groups,
-            {host: site_digest.inventory_inputs(values) for host, values in raw.items()})
+        inventory = {host: site_digest.inventory_inputs(values) for host, values in raw.items()}
+        files = set()
+        for host, values in raw.items():
+            files |= self._named_files(values, inventory[host])
+        fleet = site_digest.fleet_digest(_project(), groups, inventory, sorted(files))
         out = {}
-        for host in task_vars.get("ansible_play_hosts_all") or []:
+        for host in hosts:
             values = raw.get(host) or self._written(hostvars, host)
             pki = {path: site_digest.tree_digest(path) for path in self._pki_dirs(values)}
             out[host] = site_digest.host_digest(fleet, values.get("ansible_facts") or {}, pki)
@@ -79,6 +98,24 @@ class ActionModule(ActionBase):
         results = getattr(results, "_nonpersistent_fact_cache", {}).get(host, {})
         return {key: value for key, value in values.items() if key not in results}
 
+    def _render(self, values: dict, expression):
+        templar = self._templar.copy_with_new_env(available_variables=values)
+        return templar.template(trust_as_template(expression))
+
+    def _named_files(self, values: dict, inputs: dict) -> set[str]:
+        """The files on the controller that the host's variables name, rendered as the run
+        renders them when they are built from other variables (`{{ inventory_dir }}/...`).
+        A value that reads anything else (a lookup) is not rendered: rendering it here
+        could make what it looks up (a generated secret)."""
+        found = site_digest.controller_files(inputs)
+        for text in site_digest.path_templates(inputs):
+            try:
+                rendered = self._render(values, text)
+            except AnsibleError:
+                continue  # the run renders it as the role sees it; nothing to hash here
+            found |= site_digest.controller_files(rendered)
+        return found
+
     def _pki_dirs(self, values: dict) -> list[str]:
         """The PKI directories the host's roles read: docker_pki_dir (as the inventory sets
         it, or as docker_pki's default derives it) and every other *_pki_dir set."""
@@ -86,6 +123,14 @@ class ActionModule(ActionBase):
                        if key.endswith("_pki_dir") and not key.startswith("__")]
         if "docker_pki_dir" not in values:
             expressions.append(self._loader.load_from_file(str(PKI_DEFAULTS))["docker_pki_dir"])
-        templar = self._templar.copy_with_new_env(available_variables=values)
-        dirs = {str(templar.template(expression)) for expression in expressions}
-        return sorted(path for path in dirs if path and os.path.isabs(path))
+        dirs = set()
+        for expression in expressions:
+            try:
+                path = str(self._render(values, expression))
+            except AnsibleError as exc:
+                raise Unresolved(f"a PKI directory, {expression!r}: {exc}") from exc
+            if path and not os.path.isabs(path):
+                raise Unresolved(f"a PKI directory that is not an absolute path: {path!r}")
+            if path:
+                dirs.add(path)
+        return sorted(dirs)

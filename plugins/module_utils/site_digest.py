@@ -29,7 +29,7 @@ RUN_VARIABLES = frozenset({
     "ansible_index_var", "ansible_parent_role_names", "ansible_parent_role_paths",
     "ansible_collection_name", "environment", "groups", "hostvars", "omit", "play_hosts",
     "playbook_dir", "role_names", "vars", "dockhand_full_run", "gather_subset",
-    "module_setup",
+    "module_setup", "ansible_limit",
 })
 
 # The facts the roles read about a host (its address, system and architecture), and the
@@ -125,17 +125,34 @@ def controller_files(value, found: set | None = None) -> set:
     return found
 
 
-def fleet_digest(project: str, groups: dict, inventory: dict) -> str:
+def path_templates(value, found: list | None = None) -> list:
+    """Strings built from other variables that name a path (`{{ inventory_dir }}/x.tar`),
+    and read nothing else: no lookup, query or pipe."""
+    found = [] if found is None else found
+    if isinstance(value, str):
+        if ("{{" in value and "/" in value
+                and not any(word in value for word in ("lookup", "query", "q(", "pipe"))):
+            found.append(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            path_templates(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            path_templates(item, found)
+    return found
+
+
+def fleet_digest(project: str, groups: dict, inventory: dict, files: list[str] = ()) -> str:
     """What every host's digest shares: the project, the groups, every host's variables
     (a role reads its peers': a swarm's managers, a volume's bricks) and the controller's
-    files they name, by size and time of change."""
-    files = {}
-    for path in sorted(controller_files(inventory)):
+    files they name (``files``, each by size and time of change)."""
+    named = {}
+    for path in sorted(set(files) | controller_files(inventory)):
         stat = os.stat(path)
-        files[path] = [stat.st_size, stat.st_mtime_ns]
+        named[path] = [stat.st_size, stat.st_mtime_ns]
     return _sha({"project": project,
                  "groups": {name: sorted(hosts) for name, hosts in groups.items()},
-                 "inventory": inventory, "files": files})
+                 "inventory": inventory, "files": named})
 
 
 def host_digest(fleet: str, facts: dict, pki: dict) -> str:

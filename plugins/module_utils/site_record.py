@@ -32,6 +32,10 @@ WATCHED_FILES = (
     "/usr/local/bin/traefik", "/srv/dockhand/pki", "/var/lib/systemd/linger",
     "/var/lib/glusterd/vols/*/info", "/var/lib/glusterd/peers",
     "/home/*/.config/containers", "/home/*/.config/systemd",
+    # Users and groups (the docker group's members, a rootless Podman user), the packages
+    # (a removed or held engine; large, so by size and time) and Podman's image store.
+    "/etc/passwd", "/etc/group", "/var/lib/dpkg/status", "/var/lib/rpm/rpmdb.sqlite",
+    "/var/lib/containers/storage/overlay-images/images.json",
 )
 
 # Units watched besides those whose unit files live in /etc/systemd/system.
@@ -61,6 +65,8 @@ def _path(path):
         st = os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as exc:
+        return ["unreadable: %s" % exc.strerror]
     meta = [stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid]
     if stat.S_ISLNK(st.st_mode):
         meta.append(os.readlink(path))
@@ -100,7 +106,9 @@ def unit_names(extra):
         listed = []
     for name in listed:
         full = os.path.join("/etc/systemd/system", name)
-        if name.endswith((".service", ".timer", ".mount", ".socket")) and os.path.isfile(full):
+        # Not a template (foo@.service): systemctl show refuses it.
+        if (name.endswith((".service", ".timer", ".mount", ".socket")) and "@" not in name
+                and os.path.isfile(full)):
             names.add(name)
     return sorted(names)
 
@@ -123,6 +131,8 @@ def probe_units(names):
             continue
         key, _sep, value = line.partition("=")
         block[key] = value
+    if len(blocks) != len(names):
+        return {"": "systemctl show answered %d unit(s) for %d" % (len(blocks), len(names))}
     out = {}
     for name, block in zip(names, blocks):
         if block.get("LoadState") == "loaded":
@@ -161,6 +171,8 @@ def probe_engine():
             if "com.docker.swarm.task.id" not in (c.get("Labels") or {})}
         info = _get("/info").get("Swarm") or {}
         out = {"containers": containers,
+               # Every image the host has (the preloaded ones among them) by ID.
+               "images": sorted(i["Id"] for i in _get("/images/json")),
                "swarm": [info.get("LocalNodeState", ""), info.get("NodeID", ""),
                          bool(info.get("ControlAvailable"))]}
         if info.get("ControlAvailable"):
@@ -192,8 +204,19 @@ def probe_mounts():
     return sorted(set(out))
 
 
+def boot_id():
+    """What a reboot changes: state the run set up and a reboot loses (firewall rules,
+    runtime files) is looked at again after one."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
 def probe(watch):
-    return {"files": probe_files(watch["files"]),
+    return {"boot": boot_id(),
+            "files": probe_files(watch["files"]),
             "units": probe_units(unit_names(watch["units"])),
             "engine": probe_engine(),
             "mounts": probe_mounts()}
@@ -210,12 +233,20 @@ def drift(baseline, now):
     there. Added containers, services and mounts are not drift: a full run would leave
     them too."""
     out = []
+    if baseline.get("boot") != now.get("boot"):
+        out.append("the host rebooted")
     files = now["files"]
     for path in sorted(set(baseline["files"]) | set(files)):
         if baseline["files"].get(path) != files.get(path):
             out.append("file " + path)
-    for name, (active, enabled) in sorted(baseline["units"].items()):
+    for name, state in sorted(baseline["units"].items()):
         current = now["units"].get(name)
+        if not isinstance(state, list):
+            # systemctl could not be read when the run recorded (its message is kept).
+            if current != state:
+                out.append("units")
+            continue
+        active, enabled = state
         if current is None or current[1] != enabled or (
                 active == "active" and current[0] != "active"):
             out.append("unit " + name)
@@ -227,6 +258,8 @@ def drift(baseline, now):
             for name, image in sorted(before["containers"].items()):
                 if after["containers"].get(name) != image:
                     out.append("container " + name)
+            gone = set(before.get("images", [])) - set(after.get("images", []))
+            out.extend("image " + image for image in sorted(gone))
             if before["swarm"] != after["swarm"]:
                 out.append("swarm membership")
             for kind in ("services", "nodes", "networks"):
@@ -249,20 +282,26 @@ def report(state_path):
     out = {}
     probes = {}
     for name, record in sorted(records.items()):
-        age = int(time.time() - record["recorded_at"])
-        found = []
-        if record.get("outdated"):
-            found = ["another playbook's run since, or one that did not finish"]
-        elif age < 0 or age > record["max_age"]:
-            found = ["age %d s (at most %d)" % (age, record["max_age"])]
-        else:
-            key = _json(record["watch"])
-            if key not in probes:
-                probes[key] = probe(record["watch"])
-            found = drift(record["baseline"], probes[key])
-        out[name] = {"digest": record["digest"], "age": age, "live": not found,
-                     "drift": found[:10]}
+        try:
+            out[name] = _report_one(record, probes)
+        except Exception as exc:  # a damaged record vouches for nothing
+            out[name] = {"digest": None, "age": None, "live": False,
+                         "drift": ["the record cannot be read: %r" % exc]}
     return out
+
+
+def _report_one(record, probes):
+    age = int(time.time() - record["recorded_at"])
+    if record.get("outdated"):
+        found = ["another playbook's run since, or one that did not finish"]
+    elif age < 0 or age > record["max_age"]:
+        found = ["age %d s (at most %d)" % (age, record["max_age"])]
+    else:
+        key = _json(record["watch"])
+        if key not in probes:
+            probes[key] = probe(record["watch"])
+        found = drift(record["baseline"], probes[key])
+    return {"digest": record["digest"], "age": age, "live": not found, "drift": found[:10]}
 '''
 
 

@@ -18,8 +18,25 @@ description:
   - Two runs with the same digest for a host ask the same of it. M(dockhand.docker.site_record)
     keeps the digest of the last successful run on the host, with what that run left.
   - Runs on the controller only, once for the whole play (C(run_once)); contacts no host.
-  - Variables that only say how the run was started (check mode, tags, verbosity,
-    C(dockhand_full_run)) and a run's internal C(__*) variables are left out.
+  - Variables that only say how the run was started (check mode, tags, C(--limit),
+    verbosity, C(dockhand_full_run)), what this run registered or set, and a run's internal
+    C(__*) variables are left out. Strings built from other variables that name a path
+    (C({{ inventory_dir }}/images/x.tar)) are rendered to find the file; values with a
+    lookup are not rendered here.
+  - Also says whether every host of the play is as the last run with the same digest left
+    it, from each host's local fact C(dockhand_site_record) (see
+    M(dockhand.docker.site_record)). An input that cannot be read (a PKI directory whose
+    expression does not render) never lets a run skip.
+options:
+  record:
+    description: The record to compare with, as M(dockhand.docker.site_record) names it.
+    type: str
+    default: site
+  full:
+    description:
+      - The run runs every role whatever the records say; nothing is computed.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -42,10 +59,23 @@ EXAMPLES = r"""
 
 RETURN = r"""
 digests:
-  description: The digest (hex SHA-256) per host of the play.
+  description: The digest (hex SHA-256) per host of the play; empty with O(full).
   returned: always
   type: dict
   sample: {node1: 3f5c0e...}
+moved:
+  description: Per host that moved, why (no record, inputs changed, what differs on it).
+  returned: always
+  type: dict
+  sample: {node4: "not as the last converged run left it, file /etc/docker/daemon.json"}
+skip:
+  description: Whether the run can skip every role (no host moved, and not O(full)).
+  returned: always
+  type: bool
+msg:
+  description: The decision, in a sentence.
+  returned: always
+  type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -53,7 +83,9 @@ from ansible.module_utils.basic import AnsibleModule
 
 def main():
     # The action plugin does the work on the controller; this runs only if it is missing.
-    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=dict(record=dict(type="str", default="site"),
+                                              full=dict(type="bool", default=False)),
+                           supports_check_mode=True)
     module.fail_json(msg="dockhand.docker.site_digest runs on the controller: its action "
                          "plugin was not found")
 

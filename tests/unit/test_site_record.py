@@ -206,3 +206,25 @@ def test_why_each_host_moved():
         "b": "its inputs changed since the last converged run",
         "c": "not as the last converged run left it: file /etc/hosts",
         "d": "no record of a converged run"}
+
+
+def test_a_reboot_and_a_removed_image_are_drift():
+    before = {**_state(engine={**ENGINE, "images": ["sha256:a", "sha256:b"]}), "boot": "1"}
+    after = {**_state(engine={**ENGINE, "images": ["sha256:a", "sha256:c"]}), "boot": "2"}
+    assert PROBE["drift"](before, after) == ["the host rebooted", "image sha256:b"]
+
+
+def test_a_damaged_record_vouches_for_nothing(tmp_path):
+    state = tmp_path / "state.json"
+    _write(state, {"site": {"digest": "d1"}})
+    report = PROBE["report"](str(state))["site"]
+    assert report["live"] is False and "cannot be read" in report["drift"][0]
+
+
+def test_strings_built_from_variables_that_name_a_path_are_rendered_lookups_are_not():
+    inputs = {"node1": {
+        "traefik": "{{ inventory_dir }}/../images/traefik",
+        "secret": "{{ lookup('dockhand.docker.pki_random', 'x', pki_dir=docker_pki_dir) }}",
+        "plain": "/usr/bin/env", "images": ["{{ playbook_dir }}/a.tar"], "name": "{{ x }}"}}
+    assert site_digest.path_templates(inputs) == [
+        "{{ inventory_dir }}/../images/traefik", "{{ playbook_dir }}/a.tar"]
