@@ -108,38 +108,32 @@ def project_digest(root: str | os.PathLike, core_version: str) -> str:
     return _sha({"core": core_version, "parts": parts})
 
 
-def controller_files(value, found: set | None = None) -> set:
+def _strings(value):
+    """Every string in a variable's value, however deep in mappings and lists."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def controller_files(value) -> set:
     """The absolute paths of files on the controller that variables name as they are
     written (a binary or an image archive to send): a new file at the same path is a new
     input."""
-    found = set() if found is None else found
-    if isinstance(value, str):
-        if value.startswith("/") and "{" not in value and os.path.isfile(value):
-            found.add(value)
-    elif isinstance(value, dict):
-        for item in value.values():
-            controller_files(item, found)
-    elif isinstance(value, list):
-        for item in value:
-            controller_files(item, found)
-    return found
+    return {text for text in _strings(value)
+            if text.startswith("/") and "{" not in text and os.path.isfile(text)}
 
 
-def path_templates(value, found: list | None = None) -> list:
+def path_templates(value) -> list:
     """Strings built from other variables that name a path (`{{ inventory_dir }}/x.tar`),
     and read nothing else: no lookup, query or pipe."""
-    found = [] if found is None else found
-    if isinstance(value, str):
-        if ("{{" in value and "/" in value
-                and not any(word in value for word in ("lookup", "query", "q(", "pipe"))):
-            found.append(value)
-    elif isinstance(value, dict):
-        for item in value.values():
-            path_templates(item, found)
-    elif isinstance(value, list):
-        for item in value:
-            path_templates(item, found)
-    return found
+    return [text for text in _strings(value)
+            if "{{" in text and "/" in text
+            and not any(word in text for word in ("lookup", "query", "q(", "pipe"))]
 
 
 def fleet_digest(project: str, groups: dict, inventory: dict, files: list[str] = ()) -> str:
