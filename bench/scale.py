@@ -4,7 +4,10 @@
 For each size N (default 3 and 24): a fresh lab of N nodes, every one of them a Docker host
 and nothing else (no registry, front door, GitLab, swarm or Podman), then
 playbooks/engine.yml (the fleet's trust, the engine, daemon.json, the TLS remote API) fresh,
-then its no-op re-run. Prints both sizes' times, the ratios large / small against the goals
+then its no-op re-run, which finds every host as the fresh run recorded it and skips the
+roles (the run fails if it does not), then the same no-op with every role run
+(`dockhand_full_run=true`, no goal: what the roles cost when a host did move). Prints both
+sizes' times, the ratios large / small against the goals
 (no-op <= 2, fresh converge <= 3), and for each run how busy the machine's CPUs were and how
 much it received from the network, which says whether the cores or the mirror bound the run.
 
@@ -72,7 +75,10 @@ def received_bytes() -> int:
     return total
 
 
-def measured(label: str, cmd: list[str], forks: int) -> dict[str, float]:
+SKIPPED = "every role is skipped"
+
+
+def measured(label: str, cmd: list[str], forks: int, skips: bool = False) -> dict[str, float]:
     print(f"[bench] {label} ...", flush=True)
     busy0, total0 = cpu_ticks()
     rx0 = received_bytes()
@@ -83,6 +89,9 @@ def measured(label: str, cmd: list[str], forks: int) -> dict[str, float]:
     busy1, total1 = cpu_ticks()
     if proc.returncode != 0:
         sys.exit(f"[bench] {label} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    if skips and SKIPPED not in " ".join(proc.stdout.split()):
+        sys.exit(f"[bench] {label} ran the roles on hosts the last run left converged:\n"
+                 f"{proc.stdout[-3000:]}")
     result = {"wall": wall, "cpu": 100 * (busy1 - busy0) / max(1, total1 - total0),
               "rx_mb": (received_bytes() - rx0) / 1e6}
     print(f"[bench] {label}: {wall:.1f} s, CPU {result['cpu']:.0f} % busy, "
@@ -105,8 +114,12 @@ def main() -> int:
         forks = max(size, int(os.environ.get("ANSIBLE_FORKS", "20")))
         results[size] = {
             "fresh converge": measured(f"N={size}: fresh converge (engine.yml)", play, forks),
-            "no-op": measured(f"N={size}: no-op re-run (engine.yml)", play, forks),
+            "no-op": measured(f"N={size}: no-op re-run (engine.yml)", play, forks, skips=True),
         }
+        if not args.quick:
+            results[size]["every-role no-op"] = measured(
+                f"N={size}: no-op re-run with every role run (engine.yml)",
+                [*play, "-e", "dockhand_full_run=true"], forks)
     small, large = sizes
     print(f"\n{'measure':<16}{'N=' + str(small):>10}{'N=' + str(large):>10}{'ratio':>8}"
           f"{'goal':>8}")
@@ -118,11 +131,14 @@ def main() -> int:
         missed |= verdict == "MISSED"
         print(f"{measure:<16}{a['wall']:>9.1f}s{b['wall']:>9.1f}s{ratio:>8.2f}"
               f"{'<= ' + str(goal):>8}  {verdict}")
+    if not args.quick:
+        a, b = (results[n]["every-role no-op"]["wall"] for n in sizes)
+        print(f"{'every-role no-op':<16}{a:>9.1f}s{b:>9.1f}s{b / a:>8.2f}{'-':>8}  (no goal)")
     print("\nwhere the time went (CPU busy across all cores, MB received from the network):")
     for size in sizes:
-        for measure in GOALS:
+        for measure in results[size]:
             r = results[size][measure]
-            print(f"  N={size:<3} {measure:<15} CPU {r['cpu']:3.0f} %  "
+            print(f"  N={size:<3} {measure:<16} CPU {r['cpu']:3.0f} %  "
                   f"{r['rx_mb']:6.0f} MB at {r['rx_mb'] / r['wall']:5.1f} MB/s")
     return missed
 

@@ -333,3 +333,13 @@ def same_record(old: dict | None, new: dict) -> bool:
     keys = ("digest", "max_age", "watch", "baseline")
     return json.dumps({k: old.get(k) for k in keys}, sort_keys=True) == json.dumps(
         {k: new[k] for k in keys}, sort_keys=True)
+
+
+def outdate(records: dict, name: str | None) -> list[str]:
+    """Mark the record ``name`` outdated, or every record when ``name`` is None (a playbook
+    that may change anything a record vouches for). Returns the names newly marked."""
+    names = [name] if name is not None else sorted(records)
+    marked = [n for n in names if n in records and not records[n].get("outdated")]
+    for n in marked:
+        records[n] = {**records[n], "outdated": True}
+    return marked

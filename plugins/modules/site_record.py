@@ -22,9 +22,10 @@ description:
     every fact gathering reports per record its C(digest), its C(age) in seconds, C(live)
     (the host is as the run left it and the record is at most O(max_age) old) and
     C(drift), the first things that differ.
-  - With O(state=outdated), marks the record O(name) as outdated, so that the next run is a
-    full one. A run about to change the host does so first, so that a run stopped half way
-    (or another playbook's run) never leaves a record that vouches for the host.
+  - With O(state=outdated), marks the record O(name) (or every record) as outdated, so
+    that the next run is a full one. A run about to change the host does so first, so
+    that a run stopped half way (or another playbook's run) never leaves a record that
+    vouches for the host.
     With O(state=absent), removes it.
   - Reports changed when the recorded digest or state differs from the one in place, and
     when O(state=absent) removes a record. Marking a record outdated and renewing the time
@@ -32,9 +33,12 @@ description:
     change, so that a run that changes nothing on the host reports nothing changed.
 options:
   name:
-    description: The record's name, one per playbook that keeps one.
+    description:
+      - The record's name, one per playbook that keeps one (C(site), C(engine)). Required
+        with O(state=present) and O(state=absent).
+      - With O(state=outdated) and no name, every record the host holds is marked, as a run
+        that may change the host outdates what any playbook's record says of it.
     type: str
-    default: site
   state:
     description: Whether the record exists.
     type: str
@@ -84,12 +88,13 @@ author:
 """
 
 EXAMPLES = r"""
-- name: Forget the last converged run before changing the host
+- name: Forget every converged run recorded on the host before changing it
   dockhand.docker.site_record:
     state: outdated
 
 - name: Record that this run left the host converged
   dockhand.docker.site_record:
+    name: site
     digest: "{{ digest.digests[inventory_hostname] }}"
 """
 
@@ -115,6 +120,7 @@ from ansible_collections.dockhand.docker.plugins.module_utils.site_record import
     WATCHED_FILES,
     WATCHED_UNITS,
     fact_script,
+    outdate,
     probe_namespace,
     record,
     same_record,
@@ -153,7 +159,7 @@ def _count(baseline: dict) -> int:
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            name=dict(type="str", default="site"),
+            name=dict(type="str"),
             state=dict(type="str", choices=["present", "outdated", "absent"],
                        default="present"),
             digest=dict(type="str"),
@@ -164,7 +170,7 @@ def main():
             state_dir=dict(type="path", default="/var/lib/dockhand"),
             report_dir=dict(type="path", default="/etc/ansible/facts.d"),
         ),
-        required_if=[("state", "present", ["digest"])],
+        required_if=[("state", "present", ["name", "digest"]), ("state", "absent", ["name"])],
         supports_check_mode=True,
     )
     params = module.params
@@ -182,9 +188,7 @@ def main():
         if old is not None:
             del records[params["name"]]
     elif params["state"] == "outdated":
-        write = old is not None and not old.get("outdated")
-        if write:
-            records[params["name"]] = {**old, "outdated": True}
+        write = bool(outdate(records, params["name"]))
     else:
         files = params["files"] if params["files"] is not None else list(WATCHED_FILES)
         watch = {"files": sorted(set(files) | set(params["extra_files"])),

@@ -76,6 +76,43 @@ def test_second_run_at_vvv_changes_nothing_and_prints_no_secret(converged, hosts
     assert not leaked, f"printed at -vvv: {leaked}"
 
 
+SKIPPED = "no host moved since the last run that asked the same of it"
+
+
+# Right after the -vvv run, a whole one that recorded every host: the first run here finds
+# nothing moved (were the records outdated, it would be a full one and the second not).
+def test_a_run_with_nothing_moved_skips_every_role_and_a_change_by_hand_runs_them(converged,
+                                                                                hosts):
+    """site.yml after a converged run, with the same inputs and every host as that run left
+    it, skips every role; changes by hand on two hosts (their records, read live at fact
+    gathering, show them) make the next run a full one that puts both back: a trusted CA
+    removed on one, the engine stopped and disabled on another."""
+    first = run_playbook()
+    assert first.rc == 0 and first.total("changed") == 0, first.output[-4000:]
+    again = run_playbook()
+    assert again.rc == 0 and again.total("changed") == 0, again.output[-4000:]
+    assert SKIPPED in " ".join(again.output.split()), again.output[-4000:]
+    assert "TASK [docker_engine" not in again.output and "TASK [proxy" not in again.output
+    host, stopped = hosts[-1], hosts[1]
+    trusted = on_host(host, "sh", "-c", "ls -d /etc/docker/certs.d/*/ca.crt").stdout.split()[0]
+    wanted = on_host(host, "cat", trusted).stdout
+    on_host(host, "rm", trusted)
+    on_host(stopped, "systemctl", "disable", "--now", "docker.service", "docker.socket")
+    changed_by_hand(SITE)
+    run = run_playbook()
+    assert run.rc == 0, run.output[-4000:]
+    said = " ".join(run.output.split())
+    assert f"{host}: not as the last converged run left it: file {trusted}" in said, said[-4000:]
+    assert f"{stopped}: not as the last converged run left it: unit docker.service" in said, \
+        said[-4000:]
+    assert run.recap[host]["changed"] >= 1, run.output[-4000:]
+    assert on_host(host, "cat", trusted).stdout == wanted
+    # Starting and enabling the engine is the one change on that host.
+    assert run.recap[stopped]["changed"] == 1, run.output[-4000:]
+    assert on_host(stopped, "systemctl", "is-enabled", "docker.service").stdout.strip() == "enabled"
+    assert_engine_active([stopped])
+
+
 def test_check_diff_on_converged_lab_changes_nothing_at_any_age(converged, hosts):
     # A drift check from cron must not report the package lists' age as a change (the -vvv
     # run above does the same for real).
@@ -84,46 +121,6 @@ def test_check_diff_on_converged_lab_changes_nothing_at_any_age(converged, hosts
     assert run.rc == 0, run.output[-4000:]
     assert run.total("changed") == 0, run.output[-6000:]
     assert run.total("failed") == 0
-
-
-SKIPPED = "no host moved since the last run that asked the same of it"
-
-
-def test_a_run_with_nothing_moved_skips_every_role_and_a_change_by_hand_runs_them(converged,
-                                                                                hosts):
-    """site.yml after a converged run, with the same inputs and every host as that run left
-    it, skips every role; a file of a role's changed by hand on one host (its record, read
-    live at fact gathering, shows it) makes the next run a full one that puts it back."""
-    # Any run since the last whole one (one with --tags, another playbook's) leaves the
-    # records outdated: the first run here may be a full one, the second is not.
-    first = run_playbook()
-    assert first.rc == 0 and first.total("changed") == 0, first.output[-4000:]
-    again = run_playbook()
-    assert again.rc == 0 and again.total("changed") == 0, again.output[-4000:]
-    assert SKIPPED in " ".join(again.output.split()), again.output[-4000:]
-    assert "TASK [docker_engine" not in again.output and "TASK [proxy" not in again.output
-    host = hosts[-1]
-    trusted = on_host(host, "sh", "-c", "ls -d /etc/docker/certs.d/*/ca.crt").stdout.split()[0]
-    wanted = on_host(host, "cat", trusted).stdout
-    on_host(host, "rm", trusted)
-    changed_by_hand(SITE)
-    run = run_playbook()
-    assert run.rc == 0, run.output[-4000:]
-    said = " ".join(run.output.split())
-    assert f"{host}: not as the last converged run left it: file {trusted}" in said, said[-4000:]
-    assert run.recap[host]["changed"] >= 1, run.output[-4000:]
-    assert on_host(host, "cat", trusted).stdout == wanted
-
-
-def test_a_stopped_and_disabled_engine_is_started_and_enabled_again(converged, hosts):
-    host = hosts[1]
-    on_host(host, "systemctl", "disable", "--now", "docker.service", "docker.socket")
-    changed_by_hand(SITE, "--limit", host)
-    run = run_playbook("--limit", host)
-    assert run.rc == 0, run.output[-4000:]
-    assert run.total("changed") == 1, run.output[-4000:]
-    assert on_host(host, "systemctl", "is-enabled", "docker.service").stdout.strip() == "enabled"
-    assert_engine_active([host])
 
 
 def test_unknown_key_fails_before_any_change(converged, hosts):

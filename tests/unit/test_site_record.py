@@ -12,6 +12,7 @@ import pytest
 from ansible_collections.dockhand.docker.plugins.module_utils import site_digest
 from ansible_collections.dockhand.docker.plugins.module_utils.site_record import (
     fact_script,
+    outdate,
     probe_namespace,
     record,
     same_record,
@@ -228,3 +229,16 @@ def test_strings_built_from_variables_that_name_a_path_are_rendered_lookups_are_
         "plain": "/usr/bin/env", "images": ["{{ playbook_dir }}/a.tar"], "name": "{{ x }}"}}
     assert site_digest.path_templates(inputs) == [
         "{{ inventory_dir }}/../images/traefik", "{{ playbook_dir }}/a.tar"]
+
+
+@pytest.mark.parametrize("name, marked", [
+    ("site", ["site"]),
+    (None, ["engine", "site"]),
+    ("podman", []),
+])
+def test_a_named_record_or_every_record_is_outdated_once(name, marked):
+    records = {"site": {"digest": "a"}, "engine": {"digest": "b"}}
+    assert outdate(records, name) == marked
+    assert all(records[n]["outdated"] for n in marked)
+    # Marking again is the record's own bookkeeping done: nothing new to mark.
+    assert outdate(records, name) == []
