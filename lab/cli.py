@@ -13,7 +13,7 @@ from pathlib import Path
 from . import config as cfg
 from . import inventory
 from .config import Node, nodes
-from .image import ensure_image
+from .image import ensure_image, mirror
 from .runner import LabError, docker, elapsed, exists, log, run
 from .workloads import ensure_traefik_image, ensure_workloads
 
@@ -158,6 +158,11 @@ def up(count: int) -> int:
         raise LabError(f"the lab has 1 to {cfg.MAX_NODES} nodes, not {count}")
     start = time.monotonic()
     tag = ensure_image()
+    # The hosts fetch packages through it when it answers, and from the mirror when not.
+    cache = run(str(cfg.REPO / "scripts" / "ensure-apt-cache.sh"), mirror(), check=False,
+                timeout=300)
+    for line in (cache.stdout + cache.stderr).splitlines():
+        log(line)
     ensure_workloads()
     ensure_traefik_image()
     image_id = docker("image", "inspect", "-f", "{{.Id}}", tag)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 from pathlib import Path
 
@@ -38,6 +39,7 @@ class ActionModule(ActionBase):
         _dummy, args = self.validate_argument_spec(argument_spec={
             "record": {"type": "str", "default": "site"},
             "full": {"type": "bool", "default": False},
+            "reports": {"type": "dict"},
         })
         hosts = list(task_vars.get("ansible_play_hosts_all") or [])
         if args["full"]:
@@ -53,7 +55,8 @@ class ActionModule(ActionBase):
                           msg=f"every role runs: the run's inputs cannot all be read ({exc})")
             return result
         hostvars = task_vars["hostvars"]
-        records = {host: self._record(hostvars, host, args["record"]) for host in digests}
+        records = {host: self._record(hostvars, host, args["record"], args["reports"])
+                   for host in digests}
         moved = site_digest.moved(records, digests)
         skip = not moved
         if skip:
@@ -65,12 +68,21 @@ class ActionModule(ActionBase):
         return result
 
     @staticmethod
-    def _record(hostvars, host: str, name: str):
-        """The host's record as its local fact reported it; a fact that failed (its value
-        is then the error's text) is no record."""
-        facts = hostvars.raw_get(host).get("ansible_facts")
-        local = facts.get("ansible_local") if isinstance(facts, dict) else None
-        report = local.get("dockhand_site_record") if isinstance(local, dict) else None
+    def _record(hostvars, host: str, name: str, reports: dict | None):
+        """The host's record as its local fact reported it: run by the play (``reports``,
+        the fact's output) or at fact gathering. A fact that failed (its value is then the
+        error's text) or a host missing from the reports is no record."""
+        if reports is not None:
+            report = reports.get(host)
+            if isinstance(report, str):
+                try:
+                    report = json.loads(report)
+                except ValueError:
+                    report = None  # the probe failed: no record
+        else:
+            facts = hostvars.raw_get(host).get("ansible_facts")
+            local = facts.get("ansible_local") if isinstance(facts, dict) else None
+            report = local.get("dockhand_site_record") if isinstance(local, dict) else None
         return report.get(name) if isinstance(report, dict) else None
 
     def _digests(self, task_vars: dict, hosts: list[str]) -> dict:
@@ -86,7 +98,7 @@ class ActionModule(ActionBase):
         for host in hosts:
             values = raw.get(host) or self._written(hostvars, host)
             pki = {path: site_digest.tree_digest(path) for path in self._pki_dirs(values)}
-            out[host] = site_digest.host_digest(fleet, values.get("ansible_facts") or {}, pki)
+            out[host] = site_digest.host_digest(fleet, pki)
         return out
 
     @staticmethod

@@ -4,10 +4,11 @@
 
 Two runs with the same digest for a host ask the same of it: the same project (roles,
 modules, playbooks, on the same ansible-core), the same inventory (every host's variables
-as written, unrendered, the groups and extra variables included), the same facts the roles
-read about the host, and the same PKI directory on the controller (certificates, keys and
-generated secrets, which the variables only name). Whether the host is still as the last
-run with that digest left it is the host's to say (site_record).
+as written, unrendered, the groups and extra variables included) and the same PKI directory
+on the controller (certificates, keys and generated secrets, which the variables only name).
+Whether the host is still as the last run with that digest left it, its system and address
+included, is the host's to say (site_record): no fact is an input, so a run decides before
+gathering any.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import os
 from pathlib import Path
 
 # Variables that say how this run was started, not what it asks of a host, and the facts
-# (compared separately, see FACTS). Names starting with __ are a run's own internals.
+# (the host's record checks what the roles read of them). Names starting with __ are a
+# run's own internals.
 RUN_VARIABLES = frozenset({
     "ansible_check_mode", "ansible_config_file", "ansible_diff_mode", "ansible_facts",
     "ansible_forks", "ansible_inventory_sources", "ansible_local", "ansible_play_batch",
@@ -31,11 +33,6 @@ RUN_VARIABLES = frozenset({
     "playbook_dir", "role_names", "vars", "dockhand_full_run", "gather_subset",
     "module_setup", "ansible_limit",
 })
-
-# The facts the roles read about a host (its address, system and architecture), and the
-# python that runs the modules. Not its other addresses: a run adds bridges to those.
-FACTS = ("distribution", "distribution_major_version", "distribution_release", "os_family",
-         "architecture", "kernel", "service_mgr")
 
 # What the project's behaviour comes from, relative to the collection's root.
 PROJECT_PARTS = ("roles", "plugins", "playbooks", "galaxy.yml")
@@ -69,13 +66,6 @@ def inventory_inputs(raw_vars: dict) -> dict:
     injected = {f"ansible_{name}" for name in facts}
     return {key: plain(value) for key, value in raw_vars.items()
             if key not in RUN_VARIABLES and key not in injected and not key.startswith("__")}
-
-
-def fact_inputs(facts: dict) -> dict:
-    out = {name: plain(facts.get(name)) for name in FACTS}
-    out["address"] = plain((facts.get("default_ipv4") or {}).get("address"))
-    out["python"] = plain((facts.get("python") or {}).get("executable"))
-    return out
 
 
 def tree_digest(path: str | os.PathLike, exclude: tuple[str, ...] = ()) -> str:
@@ -149,8 +139,11 @@ def fleet_digest(project: str, groups: dict, inventory: dict, files: list[str] =
                  "inventory": inventory, "files": named})
 
 
-def host_digest(fleet: str, facts: dict, pki: dict) -> str:
-    return _sha({"fleet": fleet, "facts": fact_inputs(facts), "pki": pki})
+def host_digest(fleet: str, pki: dict) -> str:
+    """The fleet's inputs and the host's PKI directories. The host's own system (kernel,
+    release, architecture, address) is not an input: its record checks those live, so a
+    run decides without gathering facts."""
+    return _sha({"fleet": fleet, "pki": pki})
 
 
 def _sha(value) -> str:

@@ -33,10 +33,15 @@ WATCHED_FILES = (
     "/var/lib/glusterd/vols/*/info", "/var/lib/glusterd/peers",
     "/home/*/.config/containers", "/home/*/.config/systemd",
     # Users and groups (the docker group's members, a rootless Podman user), the packages
-    # (a removed or held engine; large, so by size and time) and Podman's image store.
-    "/etc/passwd", "/etc/group", "/var/lib/dpkg/status", "/var/lib/rpm/rpmdb.sqlite",
+    # (a removed or held engine; large, so by size and time), Podman's image store and the
+    # release (the distribution facts the roles read).
+    "/etc/os-release", "/usr/lib/os-release", "/etc/passwd", "/etc/group",
+    "/var/lib/dpkg/status", "/var/lib/rpm/rpmdb.sqlite",
     "/var/lib/containers/storage/overlay-images/images.json",
 )
+
+# The records' file in the module's state_dir.
+STATE_FILE = "site-record.json"
 
 # Units watched besides those whose unit files live in /etc/systemd/system.
 WATCHED_UNITS = ("docker.service", "containerd.service", "nginx.service", "glusterd.service")
@@ -52,6 +57,7 @@ import os
 import socket
 import stat
 import subprocess
+import sys
 import time
 
 # Larger files (a binary) are compared by size and modification time, not read.
@@ -214,8 +220,35 @@ def boot_id():
         return None
 
 
+def default_address():
+    """The address the host sends from on its default route, as the roles' facts name it
+    (default_ipv4): a datagram socket learns it from the routing table, sending nothing.
+    Probed here rather than gathered as a fact, which costs each host a run of `ip`."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.connect(("192.0.2.1", 9))
+            return sock.getsockname()[0]
+    except OSError:
+        return None
+
+
+def system():
+    """What the roles' facts say of the host's system besides its files: the kernel, the
+    architecture, the init and the Python that runs the modules."""
+    try:
+        with open("/proc/1/comm", encoding="utf-8") as handle:
+            init = handle.read().strip()
+    except OSError:
+        init = None
+    uname = os.uname()
+    return {"kernel": uname.release, "machine": uname.machine, "init": init,
+            "python": [sys.executable, list(sys.version_info[:3])]}
+
+
 def probe(watch):
     return {"boot": boot_id(),
+            "system": system(),
+            "address": default_address(),
             "files": probe_files(watch["files"]),
             "units": probe_units(unit_names(watch["units"])),
             "engine": probe_engine(),
@@ -235,6 +268,10 @@ def drift(baseline, now):
     out = []
     if baseline.get("boot") != now.get("boot"):
         out.append("the host rebooted")
+    if baseline.get("system") != now.get("system"):
+        out.append("its kernel, architecture, init or Python")
+    if baseline.get("address") != now.get("address"):
+        out.append("its default address")
     files = now["files"]
     for path in sorted(set(baseline["files"]) | set(files)):
         if baseline["files"].get(path) != files.get(path):

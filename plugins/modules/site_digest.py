@@ -24,8 +24,8 @@ description:
     (C({{ inventory_dir }}/images/x.tar)) are rendered to find the file; values with a
     lookup are not rendered here.
   - Also says whether every host of the play is as the last run with the same digest left
-    it, from each host's local fact C(dockhand_site_record) (see
-    M(dockhand.docker.site_record)). An input that cannot be read (a PKI directory whose
+    it, from each host's report in O(reports) (or its local fact C(dockhand_site_record),
+    see M(dockhand.docker.site_record)). An input that cannot be read (a PKI directory whose
     expression does not render) never lets a run skip.
 options:
   record:
@@ -37,6 +37,13 @@ options:
       - The run runs every role whatever the records say; nothing is computed.
     type: bool
     default: false
+  reports:
+    description:
+      - Per host, what its local fact C(dockhand_site_record) printed (a JSON string, or
+        the parsed object), when the play ran it itself rather than gather facts. A host of
+        the play missing from it, or whose output does not parse, has no record. Without
+        it, each host's gathered local fact is read.
+    type: dict
 attributes:
   check_mode:
     support: full
@@ -84,7 +91,8 @@ from ansible.module_utils.basic import AnsibleModule
 def main():
     # The action plugin does the work on the controller; this runs only if it is missing.
     module = AnsibleModule(argument_spec=dict(record=dict(type="str", default="site"),
-                                              full=dict(type="bool", default=False)),
+                                              full=dict(type="bool", default=False),
+                                              reports=dict(type="dict")),
                            supports_check_mode=True)
     module.fail_json(msg="dockhand.docker.site_digest runs on the controller: its action "
                          "plugin was not found")

@@ -117,6 +117,7 @@ from ansible_collections.dockhand.docker.plugins.module_utils.files import (
     read_text,
 )
 from ansible_collections.dockhand.docker.plugins.module_utils.site_record import (
+    STATE_FILE,
     WATCHED_FILES,
     WATCHED_UNITS,
     fact_script,
@@ -126,7 +127,6 @@ from ansible_collections.dockhand.docker.plugins.module_utils.site_record import
     same_record,
 )
 
-STATE_FILE = "site-record.json"
 FACT_NAME = "dockhand_site_record"
 
 

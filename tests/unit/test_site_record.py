@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import subprocess
 import time
 
 import pytest
@@ -171,16 +172,16 @@ def test_a_variable_or_a_group_that_changes_changes_the_digest(change):
     assert _fleet(site_digest.inventory_inputs(raw), groups) != before
 
 
-def test_the_run_s_own_variables_and_facts_outside_the_read_ones_change_nothing():
+def test_the_run_s_own_variables_and_the_facts_change_nothing():
     raw = dict(RAW)
-    before = site_digest.host_digest(_fleet(site_digest.inventory_inputs(raw)),
-                                     raw["ansible_facts"], {})
+    before = site_digest.host_digest(_fleet(site_digest.inventory_inputs(raw)), {})
+    # The facts are the host's record's to check: a run decides before gathering them.
     raw.update(ansible_check_mode=True, ansible_run_tags=["docker_pki"], __x=1,
-               dockhand_full_run=False)
-    facts = {**raw["ansible_facts"], "date_time": {"epoch": "2"}}
-    assert site_digest.host_digest(_fleet(site_digest.inventory_inputs(raw)), facts, {}) == before
-    moved = {**facts, "default_ipv4": {"address": "10.0.0.2"}}
-    assert site_digest.host_digest(_fleet(site_digest.inventory_inputs(raw)), moved, {}) != before
+               dockhand_full_run=False,
+               ansible_facts={"default_ipv4": {"address": "10.0.0.2"}, "kernel": "6.1.0-99"})
+    assert site_digest.host_digest(_fleet(site_digest.inventory_inputs(raw)), {}) == before
+    assert site_digest.host_digest(_fleet(site_digest.inventory_inputs(raw)),
+                                   {"/pki": "other"}) != before
 
 
 def test_a_file_a_variable_names_and_the_pki_directory_s_content_are_inputs(tmp_path):
@@ -209,10 +210,24 @@ def test_why_each_host_moved():
         "d": "no record of a converged run"}
 
 
-def test_a_reboot_and_a_removed_image_are_drift():
-    before = {**_state(engine={**ENGINE, "images": ["sha256:a", "sha256:b"]}), "boot": "1"}
-    after = {**_state(engine={**ENGINE, "images": ["sha256:a", "sha256:c"]}), "boot": "2"}
-    assert PROBE["drift"](before, after) == ["the host rebooted", "image sha256:b"]
+def test_a_reboot_a_new_kernel_or_address_and_a_removed_image_are_drift():
+    system = PROBE["system"]()
+    before = {**_state(engine={**ENGINE, "images": ["sha256:a", "sha256:b"]}), "boot": "1",
+              "address": "10.0.0.1", "system": system}
+    after = {**_state(engine={**ENGINE, "images": ["sha256:a", "sha256:c"]}), "boot": "2",
+             "address": "10.0.0.2", "system": {**system, "kernel": "6.1.0-99"}}
+    assert PROBE["drift"](before, after) == [
+        "the host rebooted", "its kernel, architecture, init or Python", "its default address",
+        "image sha256:b"]
+    assert PROBE["drift"](before, {**before, "system": PROBE["system"]()}) == []
+
+
+def test_the_default_address_is_the_one_the_routing_table_sends_from():
+    # This machine's own: the address `ip route get` names for a remote destination.
+    route = subprocess.run(["ip", "-4", "route", "get", "192.0.2.1"], capture_output=True,
+                           text=True, check=False).stdout.split()
+    expected = route[route.index("src") + 1] if "src" in route else None
+    assert PROBE["default_address"]() == expected
 
 
 def test_a_damaged_record_vouches_for_nothing(tmp_path):
