@@ -74,6 +74,18 @@ def ensure_network() -> None:
         raise LabError(f"network {cfg.NETWORK} has subnet {subnet}, not {cfg.SUBNET}: run down")
 
 
+def ensure_apt_cache() -> None:
+    """The controller's apt cache on the lab's bridge and Docker's (molecule's instances),
+    which the hosts fetch packages through when it answers, and from the mirror when not."""
+    bridge = docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+                    "bridge", check=False)
+    addresses = [cfg.GATEWAY, *([bridge] if bridge else [])]
+    cache = run(str(cfg.REPO / "scripts" / "ensure-apt-cache.sh"), mirror(), cfg.SUITE,
+                *addresses, check=False, timeout=300)
+    for line in (cache.stdout + cache.stderr).splitlines():
+        log(line)
+
+
 def ensure_key() -> str:
     cfg.STATE_DIR.mkdir(mode=0o700, exist_ok=True)
     if not cfg.SSH_KEY.exists():
@@ -158,16 +170,12 @@ def up(count: int) -> int:
         raise LabError(f"the lab has 1 to {cfg.MAX_NODES} nodes, not {count}")
     start = time.monotonic()
     tag = ensure_image()
-    # The hosts fetch packages through it when it answers, and from the mirror when not.
-    cache = run(str(cfg.REPO / "scripts" / "ensure-apt-cache.sh"), mirror(), check=False,
-                timeout=300)
-    for line in (cache.stdout + cache.stderr).splitlines():
-        log(line)
     ensure_workloads()
     ensure_traefik_image()
     image_id = docker("image", "inspect", "-f", "{{.Id}}", tag)
     ensure_inotify(count)
     ensure_network()
+    ensure_apt_cache()
     pubkey = ensure_key()
     existing = lab_nodes()
     for extra in [n for n in existing if n.index > count]:

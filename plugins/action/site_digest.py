@@ -25,6 +25,18 @@ def _project() -> str:
     return site_digest.project_digest(ROOT, core_version)
 
 
+def _parsed(output: str):
+    """The probe's JSON, from its output as a whole or its last line (a terminal may have
+    added lines before it); anything else, the probe failing, is no record."""
+    lines = [line for line in output.splitlines() if line.strip()]
+    for text in (output, lines[-1] if lines else ""):
+        try:
+            return json.loads(text)
+        except ValueError:
+            continue
+    return None
+
+
 class Unresolved(Exception):
     """An input that cannot be read as the run would: the run must not skip on it."""
 
@@ -75,10 +87,7 @@ class ActionModule(ActionBase):
         if reports is not None:
             report = reports.get(host)
             if isinstance(report, str):
-                try:
-                    report = json.loads(report)
-                except ValueError:
-                    report = None  # the probe failed: no record
+                report = _parsed(report)
         else:
             facts = hostvars.raw_get(host).get("ansible_facts")
             local = facts.get("ansible_local") if isinstance(facts, dict) else None

@@ -64,8 +64,11 @@ def inventory_inputs(raw_vars: dict) -> dict:
     """A host's variables as written, without the facts and the run's own variables."""
     facts = raw_vars.get("ansible_facts") or {}
     injected = {f"ansible_{name}" for name in facts}
+    # The interpreter Ansible discovered on the host is a fact kept under its own name: the
+    # run's first module sets it, after a run that skips has decided.
     return {key: plain(value) for key, value in raw_vars.items()
-            if key not in RUN_VARIABLES and key not in injected and not key.startswith("__")}
+            if key not in RUN_VARIABLES and key not in injected and not key.startswith("__")
+            and not key.startswith("discovered_interpreter_")}
 
 
 def tree_digest(path: str | os.PathLike, exclude: tuple[str, ...] = ()) -> str:

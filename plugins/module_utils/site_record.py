@@ -1,14 +1,16 @@
 # Copyright (c) dockhand contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The record a successful site.yml run leaves on each host, and the live check of it.
+"""The record a successful site.yml (or engine.yml) run leaves on each host, and the live
+check of it.
 
 A run that changed nothing has nothing to do next time either, as long as neither its
 inputs nor the hosts have moved since. The controller answers the first question (the
-digest of the project, the inventory, the host's facts and the PKI directory: see
-site_digest); this answers the second, on the host, at every fact gathering: the record
-keeps what the run left (the files under dockhand's paths, the units, the engine's
-containers, the swarm, the GlusterFS mounts) and an executable local fact compares it with
-the host as it is now. Anything that differs, or a record older than its maximum age, makes
+digest of the project, the inventory and the PKI directory: see site_digest); this answers
+the second, on the host: the record keeps what the run left (the files under dockhand's
+paths, the units, the engine's containers, the swarm, the GlusterFS mounts, the host's
+system and default address) and an executable local fact, which the next run executes
+before gathering facts (and fact gathering runs too), compares it with the host as it is
+now. Anything that differs, or a record older than its maximum age, makes
 the next run a full one.
 
 Standard library only: the fact runs on the host's python3, without the collection.

@@ -147,6 +147,7 @@ RAW = {
     "ansible_default_ipv4": {"address": "10.0.0.1"}, "ansible_check_mode": False,
     "ansible_run_tags": ["all"], "__role_result": {"changed": True}, "playbook_dir": "/p",
     "dockhand_full_run": True, "omit": "__omit_place_holder__1234",
+    "discovered_interpreter_python": "/usr/bin/python3",
 }
 
 
