@@ -66,6 +66,9 @@ import time
 HASHED_SIZE = 1 << 20
 DOCKER_SOCKET = "/var/run/docker.sock"
 GLUSTER_TYPES = ("fuse.glusterfs", "glusterfs")
+# Beside the records' file, a file whose time outdates every record written before it
+# (playbooks/tasks/site_record_forget.yml touches it).
+OUTDATED_MARK = ".outdated"
 
 
 def _path(path):
@@ -318,20 +321,26 @@ def report(state_path):
             records = json.load(handle)["records"]
     except (OSError, ValueError, KeyError):
         return {}
+    try:
+        # Every playbook touches this mark before it changes a host (one shell command on
+        # its critical path, not a module): it outdates every record written before it.
+        outdated_at = os.stat(state_path + OUTDATED_MARK).st_mtime
+    except OSError:
+        outdated_at = 0.0
     out = {}
     probes = {}
     for name, record in sorted(records.items()):
         try:
-            out[name] = _report_one(record, probes)
+            out[name] = _report_one(record, probes, outdated_at)
         except Exception as exc:  # a damaged record vouches for nothing
             out[name] = {"digest": None, "age": None, "live": False,
                          "drift": ["the record cannot be read: %r" % exc]}
     return out
 
 
-def _report_one(record, probes):
+def _report_one(record, probes, outdated_at):
     age = int(time.time() - record["recorded_at"])
-    if record.get("outdated"):
+    if record.get("outdated") or record["recorded_at"] <= outdated_at:
         found = ["another playbook's run since, or one that did not finish"]
     elif age < 0 or age > record["max_age"]:
         found = ["age %d s (at most %d)" % (age, record["max_age"])]

@@ -120,6 +120,21 @@ def test_the_fact_reports_live_only_for_a_fresh_record_of_an_unchanged_host(tree
     assert PROBE["report"](str(tmp_path / "none.json")) == {}
 
 
+def test_the_outdated_mark_outdates_only_the_records_written_before_it(tree, tmp_path):
+    state = tmp_path / "state.json"
+    watch = {"files": [str(tree / "etc")], "units": []}
+    baseline = PROBE["probe"](watch)
+    mark = tmp_path / ("state.json" + PROBE["OUTDATED_MARK"])
+    mark.touch()
+    os.utime(mark, (1000.0, 1000.0))
+    _write(state, {"before": record("d1", 10**10, watch, baseline, 999.0),
+                   "after": record("d1", 10**10, watch, baseline, 1001.0)})
+    report = PROBE["report"](str(state))
+    assert report["before"]["live"] is False
+    assert report["before"]["drift"] == ["another playbook's run since, or one that did not finish"]
+    assert report["after"]["live"] is True
+
+
 def test_the_fact_script_runs_standalone_and_prints_the_report(tree, tmp_path):
     state = tmp_path / "state.json"
     watch = {"files": [str(tree / "etc")], "units": []}
