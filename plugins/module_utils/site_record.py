@@ -53,7 +53,6 @@ WATCHED_UNITS = ("docker.service", "containerd.service", "nginx.service", "glust
 PROBE_SOURCE = r'''
 import glob
 import hashlib
-import http.client
 import json
 import os
 import socket
@@ -151,24 +150,28 @@ def probe_units(names):
     return out
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(DOCKER_SOCKET)
-
-
 def _get(path):
-    connection = _UnixConnection("localhost", timeout=10)
+    """GET from the engine's API, in HTTP/1.0: the engine then sends the body whole (no
+    chunks) and closes. http.client's import alone took 40 % of the probe's time, which
+    every run of site.yml and engine.yml waits for on every host."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(10)
     try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        body = response.read()
-        if response.status != 200:
-            raise OSError("GET %s: HTTP %d" % (path, response.status))
-        return json.loads(body)
+        sock.connect(DOCKER_SOCKET)
+        sock.sendall(("GET %s HTTP/1.0\r\nHost: docker\r\n\r\n" % path).encode())
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
     finally:
-        connection.close()
+        sock.close()
+    head, _sep, body = b"".join(chunks).partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0].split()
+    if len(status) < 2 or status[1] != b"200":
+        raise OSError("GET %s: %s" % (path, head[:80].decode("latin-1")))
+    return json.loads(body)
 
 
 def probe_engine():
@@ -197,7 +200,7 @@ def probe_engine():
             out["networks"] = {n["Name"]: n["Id"] for n in _get(
                 "/networks?filters=%7B%22scope%22%3A%5B%22swarm%22%5D%7D")}
         return out
-    except (OSError, ValueError, KeyError, http.client.HTTPException) as exc:
+    except (OSError, ValueError, KeyError) as exc:
         return {"error": str(exc)}
 
 
