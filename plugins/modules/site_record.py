@@ -27,6 +27,10 @@ description:
     that a run stopped half way (or another playbook's run) never leaves a record that
     vouches for the host.
     With O(state=absent), removes it.
+  - Every record written before the modification time of the file C(site-record.json.outdated)
+    in O(state_dir) counts as outdated too. Touching that file outdates every record of the
+    host in one shell command, without a module, which is how the playbooks do it
+    (C(playbooks/tasks/site_record_forget.yml)).
   - Reports changed when the recorded digest or state differs from the one in place, and
     when O(state=absent) removes a record. Marking a record outdated and renewing the time
     of one that is otherwise the same are the record's own bookkeeping, reported as no
