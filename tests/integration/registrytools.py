@@ -27,10 +27,10 @@ def password() -> str:
     return (PKI / "registry-dockhand.password").read_text().strip()
 
 
-def login(host: str, secret: str | None = None, check: bool = True):
+def login(host: str, secret: str | None = None, check: bool = True, registry: str = REGISTRY):
     return on_host(host, "sh", "-c",
                    f"printf %s '{secret or password()}' | "
-                   f"docker login -u {USER} --password-stdin {REGISTRY}", check=check)
+                   f"docker login -u {USER} --password-stdin {registry}", check=check)
 
 
 def tls_context(ca: Path | None = PKI / "ca.crt", *, version: ssl.TLSVersion | None = None):
@@ -80,19 +80,24 @@ class PullLoops:
 
     PAUSE = 0.25
 
-    def __init__(self, hosts: list[str], image: str):
-        self.hosts, self.image, self.dir = hosts, image, "/tmp/dockhand-pull-loop"
+    def __init__(self, hosts: list[str], image: str, *, registry: str = REGISTRY,
+                 name: str = "pull-loop"):
+        """``registry``: where ``image`` is pulled from and logged in to (the front door's
+        name pulls through it); ``name`` keeps two loops on one host apart."""
+        self.hosts, self.image, self.registry = hosts, image, registry
+        self.dir = f"/tmp/dockhand-{name}"
 
     def __enter__(self) -> PullLoops:
         for host in self.hosts:
-            login(host)
+            login(host, registry=self.registry)
             on_host(host, "docker", "pull", "-q", self.image)
             container = f"dockhand-lab-{host}"
             subprocess.run(["docker", "cp", str(LOOP), f"{container}:/usr/local/bin/pull-loop"],
                            check=True)
             subprocess.run(["docker", "exec", "-d", container, "sh", "/usr/local/bin/pull-loop",
                             self.image, self.dir, str(self.PAUSE)], check=True)
-        time.sleep(2)
+        if self.hosts:
+            time.sleep(2)
         return self
 
     def __exit__(self, *exc) -> None:

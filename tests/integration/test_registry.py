@@ -11,6 +11,7 @@ import uuid
 import pytest
 from labtools import ROOT, SITE, changed_by_hand, converge, lab_hosts, on_host, run_playbook
 from registrytools import (
+    NAME,
     PKI,
     REGISTRY,
     REGISTRY_IP,
@@ -114,12 +115,15 @@ def test_tls_1_2_and_1_3_are_served(converged):
         assert http_status("/", tls_context(version=version)) == 200
 
 
-def _rotate(hosts, image, *extra, stop_after="", again=()):
+def _rotate(hosts, image, *extra, stop_after="", again=(), front=()):
     """Rotate while every host pulls (with `stop_after`, stopped on purpose after that step
-    and run again to finish), then run site.yml (`again` narrows it to what the rotation
-    changed): it must find nothing to change."""
+    and run again to finish), and the hosts in `front` also pull through the front door,
+    then run site.yml (`again` narrows it to what the rotation changed): it must find
+    nothing to change."""
     before = served_serial()
-    with PullLoops(hosts, image) as loops:
+    through_front = image.replace(REGISTRY, NAME, 1)
+    with PullLoops(hosts, image) as loops, \
+            PullLoops(list(front), through_front, registry=NAME, name="front-pull-loop") as fronts:
         if stop_after:
             first = run_playbook(*extra, "-e", f"rotate_registry_certs_stop_after={stop_after}",
                                  playbook=ROTATE)
@@ -128,7 +132,8 @@ def _rotate(hosts, image, *extra, stop_after="", again=()):
             assert (PKI / "ca-next.crt").exists()
         run = run_playbook(*extra, playbook=ROTATE)
     assert run.rc == 0, run.output[-4000:]
-    counts = loops.counts()
+    counts = {**loops.counts(),
+              **{f"{host} through the front door": c for host, c in fronts.counts().items()}}
     for host, (ok, failed, first_error) in counts.items():
         assert failed == 0, f"{host}: {failed} failed pulls, first: {first_error}"
         assert ok > 0, host
@@ -150,7 +155,10 @@ def test_interrupted_ca_rotation_finishes_with_no_failed_pull_and_only_the_new_c
     new CA is left anywhere, and site.yml finds nothing to change. The two runs go through
     every step of a rotation run in one go (which bench/registry.py times, with its pulls)."""
     old_ca = (PKI / "ca.crt").read_text()
-    _rotate(hosts, pushed, "-e", "rotate_registry_certs_ca=true", stop_after="serve")
+    # One host also pulls through the front door: it checks the registries with the CA
+    # bundle the rotation gives it before any of them serves the next CA's certificate.
+    _rotate(hosts, pushed, "-e", "rotate_registry_certs_ca=true", stop_after="serve",
+            front=hosts[-1:])
     new_ca = (PKI / "ca.crt").read_text()
     assert new_ca != old_ca
     assert not (PKI / "ca-next.crt").exists()
