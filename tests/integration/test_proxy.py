@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 from labtools import file_digest, on_host, run_playbook
-from registrytools import NAME, PKI, USER, PullLoops, password, tls_context
+from registrytools import NAME, PKI, PullLoops, login, tls_context
 
 pytestmark = pytest.mark.lab
 
@@ -25,8 +25,7 @@ PROXY_SHARE = ("--tags", "proxy", "--limit", "proxy")
 
 
 def front_login(host: str) -> None:
-    on_host(host, "sh", "-c", f"printf %s '{password()}' | "
-                              f"docker login -u {USER} --password-stdin {FRONT}")
+    login(host, registry=FRONT)
 
 
 def https_get(path: str = "/v2/", *, version: ssl.TLSVersion | None = None):
@@ -122,9 +121,7 @@ def test_a_broken_nginx_directive_never_goes_live(converged, hosts):
     front_login(hosts[1])
     on_host(hosts[1], "docker", "tag", "dockhand-lab/probe:1", image)
     on_host(hosts[1], "docker", "push", "-q", image)
-    for host in hosts:
-        front_login(host)
-    with PullLoops(hosts, image) as loops:
+    with PullLoops(hosts, image, registry=FRONT) as loops:
         run = run_playbook(*PROXY_SHARE, "-e",
                            json.dumps({"proxy_nginx_extra_directives": ["no_such_directive on;"]}))
     assert run.rc != 0
