@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
 
 from labtools import lab_group_vars, lab_hosts, on_host, run_playbook
-from registrytools import NAME, REGISTRY, USER, password
+from registrytools import NAME, REGISTRY, login
 
 SIZE_MB = 256
 TARGET = 0.9
@@ -32,9 +32,6 @@ TARGET = 0.9
 ROUNDS = 3
 
 
-def login(host: str, registry: str) -> None:
-    on_host(host, "sh", "-c",
-            f"printf %s '{password()}' | docker login -u {USER} --password-stdin {registry}")
 
 
 def timed(host: str, *cmd: str) -> float:
@@ -73,8 +70,8 @@ def main() -> int:
     hosts = lab_hosts()
     pusher, puller = hosts[1], hosts[-1]
     for host in (pusher, puller):
-        login(host, REGISTRY)
-        login(host, NAME)
+        login(host, registry=REGISTRY)
+        login(host, registry=NAME)
     rows, worst = [], 0
     doors = (lab_group_vars()["proxy_backend"],) if args.quick else ("nginx", "traefik")
     try:

@@ -160,11 +160,14 @@ def lab_hosts(group: str = "docker_hosts") -> list[str]:
     return sorted((hosts["all"]["children"].get(group) or {}).get("hosts") or {})
 
 
-def on_host(host: str, *cmd: str, check: bool = True,
-            timeout: int = 120) -> subprocess.CompletedProcess[str]:
-    """Run a command inside a lab host directly, independent of Ansible."""
-    return subprocess.run(["docker", "exec", f"dockhand-lab-{host}", *cmd],
-                          capture_output=True, text=True, check=check, timeout=timeout)
+def on_host(host: str, *cmd: str, check: bool = True, timeout: int = 120,
+            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command inside a lab host directly, independent of Ansible; `stdin` is how a
+    secret reaches it (a command line shows in `ps` and in the error of a failed check)."""
+    interactive = [] if stdin is None else ["-i"]
+    return subprocess.run(["docker", "exec", *interactive, f"dockhand-lab-{host}", *cmd],
+                          input=stdin, capture_output=True, text=True, check=check,
+                          timeout=timeout)
 
 
 def age_package_lists(hosts: list[str]) -> None:

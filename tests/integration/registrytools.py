@@ -28,9 +28,8 @@ def password() -> str:
 
 
 def login(host: str, secret: str | None = None, check: bool = True, registry: str = REGISTRY):
-    return on_host(host, "sh", "-c",
-                   f"printf %s '{secret or password()}' | "
-                   f"docker login -u {USER} --password-stdin {registry}", check=check)
+    return on_host(host, "docker", "login", "-u", USER, "--password-stdin", registry,
+                   check=check, stdin=secret or password())
 
 
 def tls_context(ca: Path | None = PKI / "ca.crt", *, version: ssl.TLSVersion | None = None):

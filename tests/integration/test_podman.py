@@ -34,13 +34,12 @@ def podman_host(converged) -> str:
 
 
 def podman_login(registry: str) -> None:
-    on_host(HOST, "sh", "-c", f"printf %s '{password()}' | "
-                              f"podman login -u {USER} --password-stdin {registry}")
+    on_host(HOST, "podman", "login", "-u", USER, "--password-stdin", registry,
+            stdin=password())
 
 
 def docker_login(host: str, registry: str) -> None:
-    on_host(host, "sh", "-c", f"printf %s '{password()}' | "
-                              f"docker login -u {USER} --password-stdin {registry}")
+    login(host, registry=registry)
 
 
 def wait_for_unit(timeout: float = 120) -> None:

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 from labtools import changed_by_hand, on_host, run_playbook
-from registrytools import USER, PullLoops, password
+from registrytools import PullLoops, login
 
 pytestmark = pytest.mark.lab
 
@@ -20,8 +20,7 @@ MOUNT = "/mnt/gluster/registry"
 
 
 def ha_login(host: str) -> None:
-    on_host(host, "sh", "-c", f"printf %s '{password()}' | "
-                              f"docker login -u {USER} --password-stdin {HA}")
+    login(host, registry=HA)
 
 
 def push(host: str, tag: str) -> str:
