@@ -38,10 +38,6 @@ def podman_login(registry: str) -> None:
             stdin=password())
 
 
-def docker_login(host: str, registry: str) -> None:
-    login(host, registry=registry)
-
-
 def wait_for_unit(timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -80,7 +76,7 @@ def test_the_registry_under_podman_comes_back_with_its_data(podman_host, hosts):
     assert on_host(HOST, "systemctl", "is-enabled", UNIT).stdout.strip() == "enabled"
     image = f"{OWN}/survivor/probe:{uuid.uuid4().hex[:8]}"
     pusher, puller = hosts[1], hosts[2]
-    docker_login(pusher, OWN)
+    login(pusher, registry=OWN)
     on_host(pusher, "docker", "tag", "dockhand-lab/probe:1", image)
     on_host(pusher, "docker", "push", "-q", image)
     digest = on_host(pusher, "docker", "image", "inspect", "-f", "{{index .RepoDigests 0}}",
@@ -88,7 +84,7 @@ def test_the_registry_under_podman_comes_back_with_its_data(podman_host, hosts):
 
     def pulled_digest(host: str) -> str:
         on_host(host, "docker", "image", "rm", "-f", image, check=False)
-        docker_login(host, OWN)
+        login(host, registry=OWN)
         on_host(host, "docker", "pull", "-q", image)
         return on_host(host, "docker", "image", "inspect", "-f", "{{index .RepoDigests 0}}",
                        image).stdout.strip()

@@ -24,10 +24,6 @@ GIB = 1024 ** 3
 PROXY_SHARE = ("--tags", "proxy", "--limit", "proxy")
 
 
-def front_login(host: str) -> None:
-    login(host, registry=FRONT)
-
-
 def https_get(path: str = "/v2/", *, version: ssl.TLSVersion | None = None):
     """(status, headers) of a GET through the front door from the controller."""
     ctx = tls_context(PKI / "ca.crt", version=version)
@@ -67,12 +63,12 @@ def assert_front_door(hosts: list[str]) -> None:
     # Push from one host, pull on every other, trusting only certs.d/<name>/ca.crt.
     pusher = hosts[1]
     image = f"{FRONT}/proxy/probe:{uuid.uuid4().hex[:8]}"
-    front_login(pusher)
+    login(pusher, registry=FRONT)
     on_host(pusher, "docker", "tag", "dockhand-lab/probe:1", image)
     on_host(pusher, "docker", "push", "-q", image)
     for host in hosts:
         if host != pusher:
-            front_login(host)
+            login(host, registry=FRONT)
             on_host(host, "docker", "pull", "-q", image)
             assert on_host(host, "test", "-f", f"/etc/docker/certs.d/{NAME}/ca.crt",
                            check=False).returncode == 0
@@ -95,9 +91,9 @@ def push_and_pull_a_big_layer(hosts: list[str], size: int = GIB) -> None:
             f"-pbkdf2 -nosalt -pass 'pass:{image}' > $d/blob; "
             f"tar -C $d -c blob | docker import - {image} >/dev/null; rm -rf $d", timeout=600)
     try:
-        front_login(pusher)
+        login(pusher, registry=FRONT)
         on_host(pusher, "docker", "push", "-q", image, timeout=600)
-        front_login(puller)
+        login(puller, registry=FRONT)
         on_host(puller, "docker", "pull", "-q", image, timeout=600)
         pulled = json.loads(on_host(puller, "docker", "image", "inspect", image).stdout)[0]
         assert pulled["Size"] >= size and len(pulled["RootFS"]["Layers"]) == 1
@@ -118,7 +114,7 @@ def test_one_gib_layer_through_nginx(converged, hosts):
 def test_a_broken_nginx_directive_never_goes_live(converged, hosts):
     before = file_digest("node1", NGINX_CONF)
     image = f"{FRONT}/proxy/loop:1"
-    front_login(hosts[1])
+    login(hosts[1], registry=FRONT)
     on_host(hosts[1], "docker", "tag", "dockhand-lab/probe:1", image)
     on_host(hosts[1], "docker", "push", "-q", image)
     with PullLoops(hosts, image, registry=FRONT) as loops:

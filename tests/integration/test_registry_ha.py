@@ -19,13 +19,9 @@ PEERS = ["node1", "node2", "node3"]
 MOUNT = "/mnt/gluster/registry"
 
 
-def ha_login(host: str) -> None:
-    login(host, registry=HA)
-
-
 def push(host: str, tag: str) -> str:
     image = f"{HA}/ha/probe:{tag}"
-    ha_login(host)
+    login(host, registry=HA)
     on_host(host, "docker", "tag", "dockhand-lab/probe:1", image)
     on_host(host, "docker", "push", "-q", image)
     return image
@@ -53,7 +49,7 @@ def test_pushes_and_pulls_keep_working_with_a_registry_host_stopped(converged, h
     image = push("node4", uuid.uuid4().hex[:8])
     clients = ["node1", "node4"]
     for host in clients:
-        ha_login(host)
+        login(host, registry=HA)
     stopped = False
     try:
         with PullLoops(clients, image) as loops:
@@ -70,7 +66,7 @@ def test_pushes_and_pulls_keep_working_with_a_registry_host_stopped(converged, h
         print(f"pull loops through {HA} while node3 was down: {counts}")
         assert all(ok > 5 and failed == 0 for ok, failed, _ in counts.values()), counts
         on_host("node1", "docker", "image", "rm", "-f", late)
-        ha_login("node1")
+        login("node1", registry=HA)
         on_host("node1", "docker", "pull", "-q", late)
     finally:
         if stopped:
@@ -85,5 +81,5 @@ def test_pushes_and_pulls_keep_working_with_a_registry_host_stopped(converged, h
     assert run.rc == 0, run.output[-4000:]
     heal = on_host("node1", "gluster", "volume", "heal", "registry", "info").stdout
     assert "Status: Connected" in heal
-    ha_login("node3")
+    login("node3", registry=HA)
     on_host("node3", "docker", "pull", "-q", late)
