@@ -18,7 +18,6 @@ from labtools import (
     age_package_lists,
     changed_by_hand,
     file_digest,
-    lab,
     lab_group_vars,
     lab_hosts,
     on_host,
@@ -232,22 +231,6 @@ def test_data_root_moves_with_its_data(converged, hosts):
     assert engine_info(host)["DockerRootDir"] == "/var/lib/docker"
     on_host(host, "rm", "-rf", "/srv/docker")
     on_host(host, "docker", "volume", "rm", "dockhand-move-marker")
-
-
-def test_a_new_engine_starts_once_already_configured(converged, hosts):
-    """The packages do not start a new engine; its first start has the inventory's
-    daemon.json and drop-in, so it never runs with defaults and never restarts. The whole
-    site.yml, as for a host added to an inventory: it rejoins the swarm, and the lab is
-    converged again for the tests after these."""
-    host = hosts[-1]
-    lab("rebuild", host)
-    fresh = run_playbook()
-    assert fresh.rc == 0, fresh.output[-4000:]
-    journal = on_host(host, "journalctl", "-u", "docker.service", "-b", "--no-pager",
-                      "-o", "cat").stdout
-    assert journal.count("Daemon has completed initialization") == 1, journal[-3000:]
-    assert on_host(host, "test", "-e", "/usr/sbin/policy-rc.d", check=False).returncode == 1
-    test_every_host_runs_the_daemon_json_the_inventory_asks_for(converged, [host])
 
 
 def test_paramiko_transport_reaches_the_lab(converged, hosts):

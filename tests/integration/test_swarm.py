@@ -294,8 +294,8 @@ def test_a_rebuilt_worker_rejoins_and_its_stale_entry_is_gone(swarm, hosts, e2e_
     """A worker rebuilt, as the swarm sees it: its swarm state is gone (it comes back with a
     new node ID, its old entry left Down on the managers) and so is the image its replica
     runs, which it must pull from the registry again. The swarm play alone brings it back:
-    nothing but its swarm state was lost, and a rebuilt host's fresh install under the whole
-    site.yml is proven by the engine tests."""
+    nothing but its swarm state was lost. A fresh host under the whole site.yml is what the
+    suite's first converge is, on the hosts `lab up` made."""
     worker = hosts[-1]
     old = {n["ID"] for n in nodes() if n["Hostname"] == worker}
     assert len(old) == 1
