@@ -205,12 +205,34 @@ def up(count: int) -> int:
     return 0
 
 
+def _remove_network(network: str) -> None:
+    """`docker network rm`, after forcibly disconnecting what still holds an endpoint on it:
+    a container that is not the lab's, or an endpoint left by a container already removed.
+    A network that stays is reused by the next `up` with whatever it still holds."""
+    if run("docker", "network", "rm", network, check=False).returncode == 0:
+        return
+    fmt = "{{range .Containers}}{{.Name}} {{end}}"
+    for endpoint in docker("network", "inspect", "-f", fmt, network, check=False).split():
+        docker("network", "disconnect", "-f", network, endpoint, check=False)
+        log(f"disconnected {endpoint} from the lab's network")
+    gone = run("docker", "network", "rm", network, check=False)
+    if gone.returncode != 0:
+        raise LabError(f"cannot remove the lab's network {network}: {gone.stderr.strip()}\n"
+                       "a stale endpoint only a restart of the engine clears: restart dockerd "
+                       "(scripts/ensure-docker.sh starts it again) and run `lab down` again")
+
+
 def down(images: bool) -> int:
-    steps = {"container": ("ps -a", "rm -f -v"), "network": ("network ls", "network rm")}
-    steps["volume"] = ("volume ls", "volume rm -f")
+    # The volumes before the network: a network that will not go must not leave them.
+    steps = {"container": ("ps -a", "rm -f -v"), "volume": ("volume ls", "volume rm -f"),
+             "network": ("network ls", "network rm")}
     for kind, (lister, remover) in steps.items():
         if found := docker(*lister.split(), "-q", "--filter", f"label={cfg.LABEL}").split():
-            docker(*remover.split(), *found)
+            if kind == "network":
+                for network in found:
+                    _remove_network(network)
+            else:
+                docker(*remover.split(), *found)
             log(f"removed {len(found)} {kind}(s)")
     if images:
         listing = docker("images", "--format", "{{.Repository}}:{{.Tag}}")
