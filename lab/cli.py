@@ -223,17 +223,16 @@ def _remove_network(network: str) -> None:
 
 
 def down(images: bool) -> int:
-    # The volumes before the network: a network that will not go must not leave them.
-    steps = {"container": ("ps -a", "rm -f -v"), "volume": ("volume ls", "volume rm -f"),
-             "network": ("network ls", "network rm")}
+    steps = {"container": ("ps -a", "rm -f -v"), "volume": ("volume ls", "volume rm -f")}
     for kind, (lister, remover) in steps.items():
         if found := docker(*lister.split(), "-q", "--filter", f"label={cfg.LABEL}").split():
-            if kind == "network":
-                for network in found:
-                    _remove_network(network)
-            else:
-                docker(*remover.split(), *found)
+            docker(*remover.split(), *found)
             log(f"removed {len(found)} {kind}(s)")
+    # After the volumes: a network that will not go must not leave them behind.
+    if found := docker("network", "ls", "-q", "--filter", f"label={cfg.LABEL}").split():
+        for network in found:
+            _remove_network(network)
+        log(f"removed {len(found)} network(s)")
     if images:
         listing = docker("images", "--format", "{{.Repository}}:{{.Tag}}")
         ours = (cfg.HOST_IMAGE, cfg.BASE_IMAGE)
