@@ -29,15 +29,21 @@ from pathlib import Path
 import yaml
 from converge import ENV, ROOT, fresh_lab
 
+# The checkout's lab package: which lab (DOCKHAND_LAB) and where its inventory is.
+sys.path.insert(0, str(ROOT))
+from lab import config as lab_config
+
 GOALS = {"fresh converge": 3.0, "no-op": 2.0}
-# Beside inventory/lab, as the lab's group_vars expect (they name files two levels up); its
-# PKI directory is inventory/scale-pki.
-INVENTORY_DIR = ROOT / "inventory" / "scale"
+# Beside the lab's inventory, as its group_vars expect (they name files two levels up); its
+# PKI directory is inventory/scale-pki. A lab of its own (DOCKHAND_LAB=bench, as make test
+# runs it beside the lab suite) gets inventory/scale-bench.
+INVENTORY_DIR = ROOT / "inventory" / (
+    f"scale-{lab_config.LAB_NAME}" if lab_config.APART else "scale")
 
 
 def light_inventory() -> Path:
     """The lab's hosts.yml with every node in docker_hosts only, beside the lab's group_vars."""
-    lab = yaml.safe_load((ROOT / "inventory" / "lab" / "hosts.yml").read_text())
+    lab = yaml.safe_load(lab_config.INVENTORY.read_text())
     children = lab["all"]["children"]
     every = children["lab"]["hosts"]
     addressed = {}
@@ -53,9 +59,10 @@ def light_inventory() -> Path:
         shutil.rmtree(INVENTORY_DIR)
     INVENTORY_DIR.mkdir(parents=True)
     (INVENTORY_DIR / "hosts.yml").write_text(
-        "---\n# Written by bench/scale.py from inventory/lab/hosts.yml: every node a Docker host.\n"
+        f"---\n# Written by bench/scale.py from {lab_config.INVENTORY.relative_to(ROOT)}: every "
+        "node a Docker host.\n"
         + yaml.safe_dump(lab, sort_keys=False))
-    (INVENTORY_DIR / "group_vars").symlink_to(ROOT / "inventory" / "lab" / "group_vars")
+    (INVENTORY_DIR / "group_vars").symlink_to(lab_config.INVENTORY.parent / "group_vars")
     return INVENTORY_DIR / "hosts.yml"
 
 

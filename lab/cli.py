@@ -27,7 +27,8 @@ def parse_node(text: str) -> Node:
 
 def lab_nodes() -> dict[Node, dict[str, str]]:
     """Existing node containers -> {state, image (id), tag}, in node order."""
-    names = docker("ps", "-aq", "--filter", f"label={cfg.NODE_LABEL}").split()
+    names = docker("ps", "-aq", "--filter", f"label={cfg.NODE_LABEL}",
+                   "--filter", f"label={cfg.LABEL}").split()
     fmt = "{{.Name}} {{.State.Status}} {{.Image}} {{.Config.Image}}"
     found = {}
     for line in docker("inspect", "-f", fmt, *names).splitlines() if names else []:
@@ -65,7 +66,8 @@ def ensure_inotify(count: int, proc: Path = Path("/proc/sys/fs/inotify")) -> Non
 
 def ensure_network() -> None:
     if not exists("network", cfg.NETWORK):
-        opts = f"--driver bridge --subnet {cfg.SUBNET} --gateway {cfg.GATEWAY} --label {cfg.LABEL}"
+        opts = (f"--driver bridge --subnet {cfg.SUBNET} --gateway {cfg.GATEWAY} "
+                f"--label {cfg.NETWORK_LABEL}")
         docker("network", "create", *opts.split(), cfg.NETWORK)
         log(f"network {cfg.NETWORK} {cfg.SUBNET} created")
     fmt = "{{range .IPAM.Config}}{{.Subnet}}{{end}}"
@@ -173,7 +175,9 @@ def up(count: int) -> int:
     ensure_workloads()
     ensure_traefik_image()
     image_id = docker("image", "inspect", "-f", "{{.Id}}", tag)
-    ensure_inotify(count)
+    # The other labs' nodes share the kernel too.
+    others = docker("ps", "-aq", "--filter", f"label={cfg.NODE_LABEL}").split()
+    ensure_inotify(count + len(others) - len(lab_nodes()))
     ensure_network()
     ensure_apt_cache()
     pubkey = ensure_key()
@@ -193,6 +197,8 @@ def up(count: int) -> int:
         log(f"pruned older image tags {' '.join(old)}")
     if inventory.write(count):
         log(f"wrote {cfg.INVENTORY.relative_to(cfg.REPO)}")
+    if cfg.APART:
+        inventory.link_lab_group_vars()
     if copied := inventory.write_group_vars():
         log(f"copied inventory/example's group_vars/all: {', '.join(copied)}")
     member = cfg.groups(count)
@@ -228,8 +234,14 @@ def down(images: bool) -> int:
         if found := docker(*lister.split(), "-q", "--filter", f"label={cfg.LABEL}").split():
             docker(*remover.split(), *found)
             log(f"removed {len(found)} {kind}(s)")
+    if cfg.APART:
+        # Its inventory is all generated; the network is the main lab's.
+        if cfg.INVENTORY.parent.exists():
+            shutil.rmtree(cfg.INVENTORY.parent)
+            log(f"removed {cfg.INVENTORY.parent.relative_to(cfg.REPO)}")
+        return 0
     # After the volumes: a network that will not go must not leave them behind.
-    if found := docker("network", "ls", "-q", "--filter", f"label={cfg.LABEL}").split():
+    if found := docker("network", "ls", "-q", "--filter", f"label={cfg.NETWORK_LABEL}").split():
         for network in found:
             _remove_network(network)
         log(f"removed {len(found)} network(s)")
@@ -255,7 +267,7 @@ def down(images: bool) -> int:
 def status() -> int:
     found = lab_nodes()
     if not found:
-        print("the lab is down (no dockhand-lab node containers)")
+        print(f"the lab is down (no {cfg.CONTAINER_PREFIX}* node containers)")
         return 1
 
     member = cfg.groups(max(n.index for n in found))

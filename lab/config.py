@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,12 +11,25 @@ REPO = Path(__file__).resolve().parent.parent
 STATE_DIR = REPO / ".lab"
 SSH_KEY = STATE_DIR / "id_ed25519"
 BUILD_LOG = STATE_DIR / "image-build.log"
-INVENTORY = REPO / "inventory" / "lab" / "hosts.yml"
+# Which lab: "lab" unless DOCKHAND_LAB names another. Another lab runs beside it (make test
+# runs the scale benchmark's own small lab while the lab suite has the main one): its own
+# containers, volumes, addresses and inventory, on the same network, so that its hosts reach
+# the same apt cache and nothing the main lab uses is restarted or rewritten for it.
+DEFAULT_LAB = "lab"
+LAB_NAME = os.environ.get("DOCKHAND_LAB") or DEFAULT_LAB
+if not re.fullmatch(r"[a-z][a-z0-9]{0,15}", LAB_NAME):
+    raise SystemExit(f"DOCKHAND_LAB must be a short lowercase name (letters, then letters or "
+                     f"digits), not {LAB_NAME!r}: unset it for the main lab")
+APART = LAB_NAME != DEFAULT_LAB
+INVENTORY = REPO / "inventory" / LAB_NAME / "hosts.yml"
 # The lab converges a copy of the example inventory's group_vars/all/ (its vault.yml filled
 # with the lab's secrets and encrypted with the lab's vault password); group_vars/lab.yml
 # holds what the lab changes.
 EXAMPLE_ALL = REPO / "inventory" / "example" / "group_vars" / "all"
-LAB_ALL = REPO / "inventory" / "lab" / "group_vars" / "all"
+LAB_ALL = INVENTORY.parent / "group_vars" / "all"
+# What the lab changes in the example (group_vars/lab.yml and the rest beside all/): another
+# lab links to the main lab's files.
+LAB_GROUP_VARS = REPO / "inventory" / DEFAULT_LAB / "group_vars"
 VAULT_PASSWORD = STATE_DIR / "vault-password"
 # The lab's answers to the example vault's variables, as an operator would fill them in.
 # Secrets are made once per lab (kept in .lab/, mode 0600) so that reruns change nothing.
@@ -36,17 +50,23 @@ TRAEFIK_IMAGE = "dockhand-lab/traefik:" + TRAEFIK_WHEEL.split("==")[1]
 TRAEFIK_TAR = STATE_DIR / "images" / "traefik.tar"
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dockhand-lab"
 
-LABEL = "dockhand.lab=1"
+# The main lab's containers, volumes and network carry dockhand.lab=1; another lab's its name.
+LABEL = "dockhand.lab=" + (LAB_NAME if APART else "1")
 NODE_LABEL = "dockhand.lab.node"
+CONTAINER_PREFIX = f"dockhand-{LAB_NAME}-"
 HOST_IMAGE = "dockhand-lab-host"
 BASE_IMAGE = "dockhand-lab-base"
 WORKLOAD_PREFIX = "dockhand-lab/"
 NETWORK = "dockhand-lab"
+# Every lab shares the network; the main lab's `down` removes it, another lab's leaves it.
+NETWORK_LABEL = "dockhand.lab=1"
 SUBNET_PREFIX = "172.29.77"
 SUBNET = f"{SUBNET_PREFIX}.0/24"
 GATEWAY = f"{SUBNET_PREFIX}.1"
 DEFAULT_NODES = 5
-MAX_NODES = 200
+# The main lab's hosts are .11 to .110, another lab's .151 to .210.
+MAX_NODES = 60 if APART else 100
+FIRST_IP = 150 if APART else 10
 BOOT_TIMEOUT = 180.0
 
 SUITE = "bookworm"
@@ -88,11 +108,11 @@ class Node:
 
     @property
     def container(self) -> str:
-        return f"dockhand-lab-{self.name}"
+        return f"{CONTAINER_PREFIX}{self.name}"
 
     @property
     def ip(self) -> str:
-        return f"{SUBNET_PREFIX}.{10 + self.index}"
+        return f"{SUBNET_PREFIX}.{FIRST_IP + self.index}"
 
     @property
     def volumes(self) -> dict[str, str]:
@@ -105,7 +125,7 @@ class Node:
     @classmethod
     def parse(cls, text: str) -> Node:
         """`node2`, `2` or the container name `dockhand-lab-node2`."""
-        digits = text.removeprefix("dockhand-lab-").removeprefix("node")
+        digits = text.removeprefix(CONTAINER_PREFIX).removeprefix("node")
         if not digits.isdigit() or not 1 <= int(digits) <= MAX_NODES:
             raise ValueError(f"not a lab node: {text!r} (use node1 or 1)")
         return cls(int(digits))

@@ -76,8 +76,10 @@ def _scope(playbook: Path, args: tuple[str, ...]) -> tuple[tuple, bool]:
             known = known and limit is None
             limit = next(rest)
         elif arg in ("-e", "--extra-vars"):
-            # Running every role asks nothing else of the hosts.
-            plain = plain and next(rest) == FULL_RUN[1]
+            # Running every role asks nothing else of the hosts. The value is consumed
+            # whatever came before: read as an option, it would make the scope EVERYTHING.
+            value = next(rest)
+            plain = plain and value == FULL_RUN[1]
         elif arg not in _FLAGS and not re.fullmatch(r"-v+", arg):
             plain = known = False
     return ((playbook, tags, limit) if known else EVERYTHING), plain

@@ -177,64 +177,53 @@ def _api_version(ip: str, port: int) -> subprocess.CompletedProcess[str]:
         capture_output=True, text=True, timeout=60, check=False)
 
 
-def test_hosts_key_against_unit_flag_is_resolved_with_a_drop_in(converged, hosts):
-    """The lab's remote API puts `hosts` into daemon.json, against the unit's -H fd://: the
-    drop-in resolves it on every host, an extra listener works, and the drop-in goes away
-    with the key."""
+def test_hosts_and_data_root_keys_apply_together_and_go_back(converged, hosts):
+    """Two keys that need more than a restart, in one change on one host (a run of the
+    engine's share costs the same for one key as for two):
+    - `hosts`, which the lab's remote API puts into daemon.json against the unit's -H fd://:
+      the drop-in resolves it on every host, an extra listener works beside the API's, and
+      the drop-in goes away with the key;
+    - `data-root`: the engine moves with its data, the old directory kept by default, and
+      moves back when the key goes."""
     for host in hosts:
         dropin = on_host(host, "cat", DROPIN).stdout
         assert "ExecStart=\n" in dropin and "fd://" not in dropin, host
     host, ip = hosts[-1], f"172.29.77.{10 + len(hosts)}"
-    extra = {"docker_daemon_options": dict(lab_group_vars()["docker_daemon_options"],
-                                           hosts=["unix:///var/run/docker.sock",
-                                                  "tcp://0.0.0.0:2380"])}
-    run = run_playbook(*ENGINE_SHARE, "--limit", host, "-e", json.dumps(extra))
-    assert run.rc == 0, run.output[-4000:]
-    for port in (2380, 2376):
-        answer = _api_version(ip, port)
-        assert answer.returncode == 0 and answer.stdout.strip(), (port, answer.stderr)
-    again = run_playbook(*ENGINE_SHARE, "--limit", host, "-e", json.dumps(extra))
-    assert again.total("changed") == 0, again.output[-4000:]
-
-    off = run_playbook(*ENGINE_SHARE, "--limit", host, "-e", "docker_engine_api_tcp=false",
-                       "-e", json.dumps({"docker_daemon_remove_keys": API_KEYS}))
-    assert off.rc == 0, off.output[-4000:]
-    assert on_host(host, "test", "-e", DROPIN, check=False).returncode == 1
-    assert "hosts" not in json.loads(on_host(host, "cat", DAEMON_JSON).stdout)
-    assert_engine_active([host])
-    back = run_playbook(*ENGINE_SHARE, "--limit", host)
-    assert back.rc == 0, back.output[-4000:]
-    assert _api_version(ip, 2376).returncode == 0
-
-
-def test_data_root_moves_with_its_data(converged, hosts):
-    host = hosts[-1]
     on_host(host, "docker", "volume", "create", "dockhand-move-marker")
-    options = dict(lab_group_vars()["docker_daemon_options"], **{"data-root": "/srv/docker"})
+    options = dict(lab_group_vars()["docker_daemon_options"],
+                   hosts=["unix:///var/run/docker.sock", "tcp://0.0.0.0:2380"],
+                   **{"data-root": "/srv/docker"})
+    extra = ("-e", json.dumps({"docker_daemon_options": options}))
     try:
-        run = run_playbook(*ENGINE_SHARE, "--limit", host,
-                           "-e", json.dumps({"docker_daemon_options": options}))
+        run = run_playbook(*ENGINE_SHARE, "--limit", host, *extra)
         assert run.rc == 0, run.output[-4000:]
+        for port in (2380, 2376):
+            answer = _api_version(ip, port)
+            assert answer.returncode == 0 and answer.stdout.strip(), (port, answer.stderr)
         assert engine_info(host)["DockerRootDir"] == "/srv/docker"
         # The volume made before the move is still there, read from the new root.
         on_host(host, "docker", "volume", "inspect", "dockhand-move-marker")
         # The old directory is kept by default.
         old = on_host(host, "test", "-d", "/var/lib/docker/volumes/dockhand-move-marker")
         assert old.returncode == 0
-        again = run_playbook(*ENGINE_SHARE, "--limit", host,
-                             "-e", json.dumps({"docker_daemon_options": options}))
-        assert again.total("changed") == 0, again.output[-4000:]
+        again = run_playbook(*ENGINE_SHARE, "--limit", host, *extra)
+        assert again.rc == 0 and again.total("changed") == 0, again.output[-4000:]
     finally:
-        back = run_playbook(*ENGINE_SHARE, "--limit", host,
-                            "-e", '{"docker_daemon_remove_keys": ["data-root"]}')
-    assert back.rc == 0, back.output[-4000:]
+        off = run_playbook(*ENGINE_SHARE, "--limit", host, "-e", "docker_engine_api_tcp=false",
+                           "-e", json.dumps({"docker_daemon_remove_keys": [*API_KEYS,
+                                                                           "data-root"]}))
+    assert off.rc == 0, off.output[-4000:]
+    assert on_host(host, "test", "-e", DROPIN, check=False).returncode == 1
+    assert not {"hosts", "data-root"} & set(json.loads(on_host(host, "cat", DAEMON_JSON).stdout))
     assert engine_info(host)["DockerRootDir"] == "/var/lib/docker"
+    assert_engine_active([host])
     on_host(host, "rm", "-rf", "/srv/docker")
     on_host(host, "docker", "volume", "rm", "dockhand-move-marker")
-    # With the key removed the host is as the inventory asks: a run with its values alone
-    # changes nothing (and tells the suite no whole site.yml is needed after this test).
-    settled = run_playbook(*ENGINE_SHARE, "--limit", host)
-    assert settled.rc == 0 and settled.total("changed") == 0, settled.output[-4000:]
+    # A run with the inventory's values alone puts the API back (and tells the suite that no
+    # whole site.yml is needed after this test).
+    back = run_playbook(*ENGINE_SHARE, "--limit", host)
+    assert back.rc == 0, back.output[-4000:]
+    assert _api_version(ip, 2376).returncode == 0
 
 
 def test_paramiko_transport_reaches_the_lab(converged, hosts):

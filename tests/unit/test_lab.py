@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -207,6 +211,58 @@ def test_node_naming(index: int, ip: str) -> None:
         f"dockhand-lab-node{index}-srv": "/srv",
     }
     assert [n.name for n in config.nodes(3)] == ["node1", "node2", "node3"]
+
+
+def _lab_config(name: str) -> subprocess.CompletedProcess[str]:
+    """What lab.config makes of DOCKHAND_LAB=name, read in a process of its own (the module
+    reads the variable once, at import)."""
+    probe = ("import json; from lab import config as c; n = c.Node(3); print(json.dumps("
+             "[n.container, n.ip, list(n.volumes), c.LABEL, c.NETWORK_LABEL, c.NETWORK, "
+             "str(c.INVENTORY.relative_to(c.REPO)), c.MAX_NODES, "
+             "c.Node.parse(n.container).index]))")
+    return subprocess.run([sys.executable, "-c", probe], cwd=config.REPO, capture_output=True,
+                          text=True, check=False, env={**os.environ, "DOCKHAND_LAB": name})
+
+
+@pytest.mark.parametrize(
+    ("name", "container", "ip", "label", "inventory_path", "max_nodes"),
+    [("", "dockhand-lab-node3", "172.29.77.13", "dockhand.lab=1", "inventory/lab/hosts.yml", 100),
+     ("lab", "dockhand-lab-node3", "172.29.77.13", "dockhand.lab=1", "inventory/lab/hosts.yml",
+      100),
+     ("bench", "dockhand-bench-node3", "172.29.77.153", "dockhand.lab=bench",
+      "inventory/bench/hosts.yml", 60)],
+)
+def test_another_lab_has_its_own_names_addresses_and_inventory_on_the_same_network(
+        name, container, ip, label, inventory_path, max_nodes) -> None:
+    answer = _lab_config(name)
+    assert answer.returncode == 0, answer.stderr
+    assert json.loads(answer.stdout) == [
+        container, ip, [f"{container}-docker", f"{container}-containers", f"{container}-srv"],
+        label, "dockhand.lab=1", "dockhand-lab", inventory_path, max_nodes, 3]
+    # The main lab's hosts end at .110 and another lab's start at .151: no address is shared.
+    assert 10 + 100 < 150 + 1 and 150 + 60 < 255
+
+
+@pytest.mark.parametrize("name", ["Bench", "1lab", "bench-2", "a" * 17, "../lab"])
+def test_a_lab_name_that_is_no_short_lowercase_word_is_refused(name: str) -> None:
+    answer = _lab_config(name)
+    assert answer.returncode != 0
+    assert "DOCKHAND_LAB must be a short lowercase name" in answer.stderr
+
+
+def test_another_lab_links_the_main_labs_group_vars_and_ignores_its_inventory(
+        tmp_path: Path) -> None:
+    main = tmp_path / "inventory" / "lab" / "group_vars"
+    (main / "all").mkdir(parents=True)
+    (main / "lab.yml").write_text("---\nlab_var: 1\n")
+    (main / "podman_hosts.yml").write_text("---\n")
+    target = tmp_path / "inventory" / "bench" / "group_vars"
+    for _ in range(2):  # twice: a second `up` finds the links in place
+        inventory.link_lab_group_vars(target, main)
+    assert sorted(p.name for p in target.iterdir()) == ["lab.yml", "podman_hosts.yml"]
+    assert os.readlink(target / "lab.yml") == "../../lab/group_vars/lab.yml"
+    assert (target / "lab.yml").read_text() == "---\nlab_var: 1\n"
+    assert (target.parent / ".gitignore").read_text().splitlines()[-1] == "*"
 
 
 def test_the_lab_vault_answers_every_variable_of_the_examples(tmp_path: Path) -> None:
