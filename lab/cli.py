@@ -175,13 +175,13 @@ def up(count: int) -> int:
     ensure_workloads()
     ensure_traefik_image()
     image_id = docker("image", "inspect", "-f", "{{.Id}}", tag)
+    existing = lab_nodes()
     # The other labs' nodes share the kernel too.
-    others = docker("ps", "-aq", "--filter", f"label={cfg.NODE_LABEL}").split()
-    ensure_inotify(count + len(others) - len(lab_nodes()))
+    every_lab = docker("ps", "-aq", "--filter", f"label={cfg.NODE_LABEL}").split()
+    ensure_inotify(count + len(every_lab) - len(existing))
     ensure_network()
     ensure_apt_cache()
     pubkey = ensure_key()
-    existing = lab_nodes()
     for extra in [n for n in existing if n.index > count]:
         log(f"removing {extra.name} (beyond {count} nodes) and its volumes")
         remove_node(extra)
@@ -239,6 +239,8 @@ def down(images: bool) -> int:
         if cfg.INVENTORY.parent.exists():
             shutil.rmtree(cfg.INVENTORY.parent)
             log(f"removed {cfg.INVENTORY.parent.relative_to(cfg.REPO)}")
+        if images:
+            log("images kept: every lab uses them (the main lab's `down --images` removes them)")
         return 0
     # After the volumes: a network that will not go must not leave them behind.
     if found := docker("network", "ls", "-q", "--filter", f"label={cfg.NETWORK_LABEL}").split():

@@ -50,16 +50,17 @@ TRAEFIK_IMAGE = "dockhand-lab/traefik:" + TRAEFIK_WHEEL.split("==")[1]
 TRAEFIK_TAR = STATE_DIR / "images" / "traefik.tar"
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dockhand-lab"
 
-# The main lab's containers, volumes and network carry dockhand.lab=1; another lab's its name.
-LABEL = "dockhand.lab=" + (LAB_NAME if APART else "1")
+# The main lab's containers, volumes and network carry dockhand.lab=1, another lab's
+# containers and volumes its name. Every lab shares the network, so the main lab's `down`
+# removes it and another lab's leaves it.
+NETWORK_LABEL = "dockhand.lab=1"
+LABEL = f"dockhand.lab={LAB_NAME}" if APART else NETWORK_LABEL
 NODE_LABEL = "dockhand.lab.node"
 CONTAINER_PREFIX = f"dockhand-{LAB_NAME}-"
 HOST_IMAGE = "dockhand-lab-host"
 BASE_IMAGE = "dockhand-lab-base"
 WORKLOAD_PREFIX = "dockhand-lab/"
 NETWORK = "dockhand-lab"
-# Every lab shares the network; the main lab's `down` removes it, another lab's leaves it.
-NETWORK_LABEL = "dockhand.lab=1"
 SUBNET_PREFIX = "172.29.77"
 SUBNET = f"{SUBNET_PREFIX}.0/24"
 GATEWAY = f"{SUBNET_PREFIX}.1"

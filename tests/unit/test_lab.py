@@ -219,7 +219,7 @@ def _lab_config(name: str) -> subprocess.CompletedProcess[str]:
     probe = ("import json; from lab import config as c; n = c.Node(3); print(json.dumps("
              "[n.container, n.ip, list(n.volumes), c.LABEL, c.NETWORK_LABEL, c.NETWORK, "
              "str(c.INVENTORY.relative_to(c.REPO)), c.MAX_NODES, "
-             "c.Node.parse(n.container).index]))")
+             "c.Node.parse(n.container).index, c.FIRST_IP]))")
     return subprocess.run([sys.executable, "-c", probe], cwd=config.REPO, capture_output=True,
                           text=True, check=False, env={**os.environ, "DOCKHAND_LAB": name})
 
@@ -236,11 +236,21 @@ def test_another_lab_has_its_own_names_addresses_and_inventory_on_the_same_netwo
         name, container, ip, label, inventory_path, max_nodes) -> None:
     answer = _lab_config(name)
     assert answer.returncode == 0, answer.stderr
-    assert json.loads(answer.stdout) == [
+    assert json.loads(answer.stdout)[:-1] == [
         container, ip, [f"{container}-docker", f"{container}-containers", f"{container}-srv"],
         label, "dockhand.lab=1", "dockhand-lab", inventory_path, max_nodes, 3]
-    # The main lab's hosts end at .110 and another lab's start at .151: no address is shared.
-    assert 10 + 100 < 150 + 1 and 150 + 60 < 255
+
+
+def test_the_main_lab_and_another_share_no_address() -> None:
+    ranges = []
+    for name in ("lab", "bench"):
+        answer = _lab_config(name)
+        assert answer.returncode == 0, answer.stderr
+        max_nodes, first_ip = (json.loads(answer.stdout)[i] for i in (7, 9))
+        ranges.append(range(first_ip + 1, first_ip + max_nodes + 1))
+    main, other = ranges
+    # Both within the /24, above the gateway (.1), and apart.
+    assert main[0] > 1 and other[-1] < 255 and not set(main) & set(other)
 
 
 @pytest.mark.parametrize("name", ["Bench", "1lab", "bench-2", "a" * 17, "../lab"])
