@@ -18,9 +18,12 @@ description:
   - The unit's first line records a digest of the description; a re-run with the same one
     changes nothing. A new description replaces the unit and restarts it; if it does not
     become active, the previous unit is put back and started, and the module fails with the
-    unit's journal.
-  - A started unit counts as up once its container answers on every TCP port it publishes (a
-    rootful container), or once it has stayed up for 3 seconds without systemd restarting it.
+    unit's journal and says whether the previous unit runs again.
+  - A started rootful container counts as up once it answers on every TCP port it publishes,
+    where a client would connect (the host's address for a fixed host port, the container's
+    otherwise), while systemd never restarts it; it may take O(start_timeout) for that, and a
+    container still silent then but running counts as up with a warning. A rootless container,
+    or one that publishes no TCP port, counts as up once it has stayed up for 3 seconds.
   - Run as root for a system unit, or as another user (C(become_user)) for a rootless
     container under that user's systemd (C(systemctl --user); the user needs lingering to
     keep it after logout and across reboots).
@@ -154,30 +157,56 @@ SETTLE = 3.0
 POLL = 0.25
 
 
-def published_tcp_ports(publish):
-    """The container-side TCP ports of `podman run --publish` arguments
-    ([[ip:][host_port]:]container_port[/protocol], ranges as a-b)."""
-    ports = []
-    for spec in publish:
-        port, _sep, protocols = spec.rpartition(":")[2].partition("/")
-        if protocols and "tcp" not in protocols.lower().split(","):
-            continue
-        first, _sep, last = port.partition("-")
-        if first.isdigit() and (not last or last.isdigit()):
-            ports += range(int(first), int(last or first) + 1)
-    return ports
+def _port_range(text):
+    first, _sep, last = text.partition("-")
+    if first.isdigit() and (not last or last.isdigit()):
+        return list(range(int(first), int(last or first) + 1))
+    return []
 
 
-def answers(addresses, ports, timeout=0.5):
-    """Whether one of the container's addresses accepts a connection on every port."""
-    for address in addresses:
+def _tcp_pairs(spec):
+    """(address, port) pairs of one `podman run --publish` argument
+    ([[ip:][host_port]:]container_port[/protocol], ranges as a-b) if it publishes TCP;
+    address None: the container's own address and port."""
+    body, _sep, protocols = spec.partition("/")
+    if protocols and "tcp" not in protocols.lower().split(","):
+        return []
+    bind = ""
+    if body.startswith("["):  # [IPv6]:host_port:container_port
+        bind, _sep, body = body[1:].partition("]:")
+    parts = body.split(":")
+    container = _port_range(parts[-1])
+    if len(parts) == 3:
+        bind = parts[0]
+    host = _port_range(parts[-2]) if len(parts) >= 2 else []
+    # A client on the host reaches a fixed IPv4 host port through Podman's forwarding, which
+    # is what a start must prove; a random host port or an IPv6 binding is checked on the
+    # container's own address instead.
+    if len(host) == len(container) and ":" not in bind:
+        address = bind if bind not in ("", "0.0.0.0") else "127.0.0.1"
+        return [(address, port) for port in host]
+    return [(None, port) for port in container]
+
+
+def published_endpoints(publish):
+    """Where a client on the host reaches each published TCP port: (address, port) pairs."""
+    return [pair for spec in publish for pair in _tcp_pairs(spec)]
+
+
+def answers(endpoints, addresses, timeout=0.5):
+    """Whether every endpoint accepts a connection; an endpoint without an address counts when
+    one of the container's addresses accepts it (the same address for all of them)."""
+    def accepts(address, port):
         try:
-            for port in ports:
-                socket.create_connection((address, port), timeout=timeout).close()
+            socket.create_connection((address, port), timeout=timeout).close()
         except OSError:
-            continue
+            return False
         return True
-    return False
+
+    if not all(accepts(address, port) for address, port in endpoints if address):
+        return False
+    inside = [port for address, port in endpoints if not address]
+    return not inside or any(all(accepts(a, port) for port in inside) for a in addresses)
 
 
 def spec_of(params):
@@ -310,26 +339,33 @@ class Unit(ModuleRun):
         props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
         return props.get("ActiveState") == "active" and props.get("NRestarts", "0") == "0"
 
-    def settled(self, unit):
+    def settled(self, unit, deadline):
         """A container that exits at once (a bad configuration) leaves the unit active for a
         moment, and systemd may restart it into another such moment by the time we look
         again. So the unit must stay steady (active, never restarted since this start) until
-        the container answers on every TCP port it publishes, which is as soon as the service
-        is up, or for SETTLE seconds, which is all a container without such a port (or a
-        rootless one, whose address the host cannot reach) can show."""
-        ports = published_tcp_ports(self.params["publish"]) if self.uid == 0 else []
-        deadline = time.monotonic() + SETTLE
+        the container answers where clients reach it, which is as soon as the service is up,
+        or until the deadline; a container without such a port (or a rootless one, whose
+        address the host cannot reach) can show no more than SETTLE seconds of it."""
+        endpoints = published_endpoints(self.params["publish"]) if self.uid == 0 else []
+        until = max(deadline, time.monotonic() + SETTLE) if endpoints else \
+            time.monotonic() + SETTLE
         addresses = []
         while True:
             if not self.steady(unit):
                 return False
-            if time.monotonic() >= deadline:
+            if endpoints:
+                if not addresses and any(address is None for address, _port in endpoints):
+                    addresses = self.addresses()
+                if answers(endpoints, addresses):
+                    # Listening is not yet staying up: one more look after a pause.
+                    time.sleep(POLL)
+                    return self.steady(unit)
+            if time.monotonic() >= until:
+                if endpoints:
+                    self.module.warn(f"{unit} is running but did not answer on its published "
+                                     f"TCP ports within start_timeout "
+                                     f"({self.params['start_timeout']} s)")
                 return True
-            addresses = addresses or (self.addresses() if ports else [])
-            if addresses and answers(addresses, ports):
-                # Listening is not yet staying up: one more look after a pause.
-                time.sleep(POLL)
-                return self.steady(unit)
             time.sleep(POLL)
 
     def addresses(self):
@@ -346,11 +382,15 @@ class Unit(ModuleRun):
         self.systemctl("daemon-reload")
         if method == "generate" and not self.enabled(unit):
             self.systemctl("enable", unit)
+        # A start proves itself by systemd not restarting the unit, and systemd keeps counting
+        # the restarts of a unit that failed before (the change a rollback undoes) across a
+        # manual restart: the count starts from zero here.
+        self.systemctl("reset-failed", unit, check=False)
         rc, out, err = self.systemctl("restart" if restart else "start", unit, check=False)
         deadline = time.monotonic() + self.params["start_timeout"]
         while rc == 0 and not self.active(unit) and time.monotonic() < deadline:
             time.sleep(POLL)
-        if rc == 0 and self.active(unit) and self.settled(unit):
+        if rc == 0 and self.active(unit) and self.settled(unit, deadline):
             return None
         journal = self.run("journalctl", *(["--user"] if self.uid else []), "-u", unit, "-n",
                            "20", "--no-pager", check=False)[1]
@@ -389,8 +429,13 @@ class Unit(ModuleRun):
             self.write(path, text)
             why = self.start(unit, method, restart=True)
             if why:
-                self.roll_back(path, before, unit, method)
-                self.fail(f"{why}; the previous unit was put back" if before else why)
+                undone = self.roll_back(path, before, unit, method)
+                if before is None:
+                    self.fail(why)
+                if undone:
+                    self.fail(f"{why}; the previous unit was put back but did not start "
+                              f"either: {undone}")
+                self.fail(f"{why}; the previous unit was put back and runs again")
             return changed, method, path, unit, diff
         if not self.active(unit) or (method == "generate" and not self.enabled(unit)):
             changed = True
@@ -402,13 +447,14 @@ class Unit(ModuleRun):
         return changed, method, path, unit, diff
 
     def roll_back(self, path, before, unit, method):
+        """Put the previous unit back (or none); why the previous one did not start, if so."""
         self.systemctl("stop", unit, check=False)
         if before is None:
             os.unlink(path)
             self.systemctl("daemon-reload", check=False)
-            return
+            return None
         self.write(path, before)
-        self.start(unit, method, restart=True)
+        return self.start(unit, method, restart=True)
 
     def absent(self, version):
         method = self.method(version)

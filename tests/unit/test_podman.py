@@ -120,32 +120,42 @@ def test_run_arguments_name_the_container_and_end_with_image_and_command():
 
 
 @pytest.mark.parametrize(("publish", "expected"), [
-    (["5000:5000"], [5000]),
-    (["127.0.0.1:8443:443"], [443]),
-    (["[::1]:8443:443/tcp"], [443]),
-    (["80"], [80]),
-    (["53:53/udp", "8080:80"], [80]),
-    (["53:53/tcp,udp", "8443:443/TCP"], [53, 443]),
-    (["9000-9002:7000-7002"], [7000, 7001, 7002]),
+    # A fixed host port: where a client on the host connects, through Podman's forwarding.
+    (["5000:5000"], [("127.0.0.1", 5000)]),
+    (["0.0.0.0:8080:80"], [("127.0.0.1", 8080)]),
+    (["172.29.77.15:8443:443/tcp"], [("172.29.77.15", 8443)]),
+    (["9000-9001:7000-7001"], [("127.0.0.1", 9000), ("127.0.0.1", 9001)]),
+    # A random host port or an IPv6 binding: the container's own address and port.
+    (["80"], [(None, 80)]),
+    (["127.0.0.1::80"], [(None, 80)]),
+    (["[::1]:8443:443"], [(None, 443)]),
+    (["53:53/udp"], []),
+    (["53:53/tcp,udp", "8443:443/TCP"], [("127.0.0.1", 53), ("127.0.0.1", 8443)]),
     ([], []),
 ])
-def test_the_ports_a_start_waits_for_are_the_published_tcp_ports(publish, expected):
-    assert pcu.published_tcp_ports(publish) == expected
+def test_a_start_waits_where_a_client_would_connect(publish, expected):
+    assert pcu.published_endpoints(publish) == expected
 
 
-def test_a_container_answers_only_when_every_port_accepts():
+def test_a_container_answers_only_when_every_endpoint_accepts():
     local = ("127.0.0.1", 0)
     with socket.create_server(local) as one, socket.create_server(local) as two:
         ports = [one.getsockname()[1], two.getsockname()[1]]
-        assert pcu.answers(["127.0.0.1"], ports)
+        inside = [(None, port) for port in ports]
+        assert pcu.answers(inside, ["127.0.0.1"])
         # An address that refuses, then one that answers: the second one counts.
-        assert pcu.answers(["127.0.0.2", "127.0.0.1"], ports)
-        assert not pcu.answers(["127.0.0.2"], ports)
+        assert pcu.answers(inside, ["127.0.0.2", "127.0.0.1"])
+        assert not pcu.answers(inside, ["127.0.0.2"])
+        # Host-side endpoints need no container address.
+        assert pcu.answers([("127.0.0.1", port) for port in ports], [])
+        assert not pcu.answers([("127.0.0.1", ports[0]), (None, ports[1])], [])
     with socket.create_server(local) as only:
         # One port up and one not yet: not ready.
-        assert not pcu.answers(["127.0.0.1"], [only.getsockname()[1], ports[1]])
-    assert not pcu.answers(["127.0.0.1"], ports)
-    assert not pcu.answers([], ports)
+        assert not pcu.answers([(None, only.getsockname()[1]), inside[1]], ["127.0.0.1"])
+        assert not pcu.answers([("127.0.0.1", only.getsockname()[1]), ("127.0.0.1", ports[1])],
+                               [])
+    assert not pcu.answers(inside, ["127.0.0.1"])
+    assert not pcu.answers(inside, [])
 
 
 class Settling(pcu.Unit):
@@ -153,9 +163,14 @@ class Settling(pcu.Unit):
     scripted: no systemd, no Podman."""
 
     def __init__(self, steady, addresses=("127.0.0.1",), uid=0, publish=()):
-        self.params, self.uid = {"publish": list(publish)}, uid
+        self.params, self.uid = {"publish": list(publish), "start_timeout": 1}, uid
         self.looks, self._steady, self._addresses = 0, list(steady), list(addresses)
         self.asked_addresses = 0
+        self.warnings = []
+        self.module = self
+
+    def warn(self, text):
+        self.warnings.append(text)
 
     def steady(self, unit):
         self.looks += 1
@@ -172,26 +187,38 @@ def fast_clock(monkeypatch):
     monkeypatch.setattr(pcu, "POLL", 0.05)
 
 
+def soon(seconds=0.0):
+    return time.monotonic() + seconds
+
+
 def test_a_unit_that_restarts_while_settling_is_not_up(fast_clock):
     unit = Settling(steady=[True, True, False])
-    assert unit.settled("x.service") is False
+    assert unit.settled("x.service", soon()) is False
     assert unit.looks == 3
 
 
-def test_a_container_answering_on_its_ports_is_up_before_the_settle_time(fast_clock):
+@pytest.mark.parametrize(("publish", "asks_podman"), [
+    ("{port}:{port}", 0),  # a fixed host port: asked on the host's loopback
+    ("{port}", 1),  # a random host port: asked on the container's address, which Podman knows
+])
+def test_a_container_answering_where_clients_connect_is_up_at_once(fast_clock, publish,
+                                                                    asks_podman):
     with socket.create_server(("127.0.0.1", 0)) as server:
-        unit = Settling(steady=[True], publish=[f"1:{server.getsockname()[1]}"])
+        port = server.getsockname()[1]
+        unit = Settling(steady=[True], publish=[publish.format(port=port)])
         start = time.monotonic()
-        assert unit.settled("x.service") is True
+        assert unit.settled("x.service", soon(5)) is True
         assert time.monotonic() - start < pcu.SETTLE
-        # Looked at once more after it answered, and asked Podman for its address once.
-        assert unit.looks == 2 and unit.asked_addresses == 1
+        # Looked at once more after it answered.
+        assert unit.looks == 2 and unit.asked_addresses == asks_podman
+        assert unit.warnings == []
 
 
 def test_a_container_that_answers_then_stops_is_not_up(fast_clock):
     with socket.create_server(("127.0.0.1", 0)) as server:
-        unit = Settling(steady=[True, False], publish=[f"1:{server.getsockname()[1]}"])
-        assert unit.settled("x.service") is False
+        port = server.getsockname()[1]
+        unit = Settling(steady=[True, False], publish=[f"{port}:{port}"])
+        assert unit.settled("x.service", soon(5)) is False
 
 
 @pytest.mark.parametrize("unit", [
@@ -199,13 +226,21 @@ def test_a_container_that_answers_then_stops_is_not_up(fast_clock):
     Settling(steady=[True], uid=1000, publish=["1:9"]),
     # Nothing published.
     Settling(steady=[True]),
-    # Published, never answering.
-    Settling(steady=[True], addresses=["127.0.0.2"], publish=["1:9"]),
-], ids=["rootless", "no-ports", "never-answers"])
-def test_without_an_answer_a_unit_steady_for_the_settle_time_is_up(fast_clock, unit):
+], ids=["rootless", "no-ports"])
+def test_without_a_port_to_ask_a_unit_steady_for_the_settle_time_is_up(fast_clock, unit):
     start = time.monotonic()
-    assert unit.settled("x.service") is True
-    assert time.monotonic() - start >= pcu.SETTLE
+    assert unit.settled("x.service", soon(5)) is True
+    assert pcu.SETTLE <= time.monotonic() - start < 5
+    assert unit.warnings == []
+
+
+def test_a_silent_container_is_waited_for_until_the_start_timeout_then_up_with_a_warning(
+        fast_clock):
+    unit = Settling(steady=[True], addresses=["127.0.0.2"], publish=["9"])
+    start = time.monotonic()
+    assert unit.settled("x.service", soon(1.0)) is True
+    assert time.monotonic() - start >= 1.0 > pcu.SETTLE
+    assert len(unit.warnings) == 1 and "did not answer" in unit.warnings[0]
 
 
 def fake_podman(tmp_path: Path, version: str = "4.3.1", rc: int = 0) -> Path:
