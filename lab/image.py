@@ -79,6 +79,9 @@ def mirror(apt_dir: Path = Path("/etc/apt")) -> str:
 
 def _logged(what: str, *args: str) -> None:
     """Run a long build step with its output in .lab/image-build.log (its tail on failure)."""
+    # A fresh clone on a machine that has the base image builds only what changed: the first
+    # step to log may come before anything else made .lab.
+    cfg.BUILD_LOG.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with cfg.BUILD_LOG.open("a") as out:
         out.write(f"\n### {' '.join(args)}\n")
         out.flush()

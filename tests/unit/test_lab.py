@@ -53,6 +53,18 @@ def test_base_hash_ignores_image_dir(tmp_path: Path) -> None:
     assert image.base_hash(args) != image.host_hash(args, _image_dir(tmp_path, "FROM x\n"))
 
 
+def test_a_build_step_logs_into_a_state_dir_not_made_yet(tmp_path: Path, monkeypatch) -> None:
+    # A fresh clone on a machine whose Docker has the base image: the workload build is the
+    # first thing to log, before anything made .lab.
+    log = tmp_path / "fresh-clone" / ".lab" / "image-build.log"
+    monkeypatch.setattr(config, "BUILD_LOG", log)
+    image._logged("a step", sys.executable, "-c", "print('built')")
+    assert "built" in log.read_text()
+    assert log.parent.stat().st_mode & 0o777 == 0o700
+    with pytest.raises(image.LabError, match="a step failed"):
+        image._logged("a step", sys.executable, "-c", "raise SystemExit(3)")
+
+
 def test_debootstrap_recipe() -> None:
     args = image.debootstrap_args()
     assert args[0] == "--variant=minbase"
