@@ -3,6 +3,7 @@ and pull loops inside the lab hosts."""
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import subprocess
@@ -42,6 +43,38 @@ def tls_context(ca: Path | None = PKI / "ca.crt", *, version: ssl.TLSVersion | N
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
         ctx.minimum_version = ctx.maximum_version = version
     return ctx
+
+
+# OpenSSL's names of the TLS 1.2 suites with ECDHE and AES-GCM or ChaCha20-Poly1305.
+AEAD_FORWARD_SECRET = re.compile(
+    r"ECDHE-(ECDSA|RSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)")
+
+
+def offered_tls12_suites(address: tuple[str, int], server_name: str = NAME) -> list[str]:
+    """The TLS 1.2 suites an endpoint accepts, among all the controller's OpenSSL knows (weak
+    ones included): one handshake offering each suite alone."""
+    every = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    every.set_ciphers("ALL:COMPLEMENTOFALL:@SECLEVEL=0")
+    offered = []
+    for suite in (c["name"] for c in every.get_ciphers() if c["protocol"] != "TLSv1.3"):
+        ctx = tls_context(None)
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(f"{suite}:@SECLEVEL=0")
+        try:
+            with socket.create_connection(address, timeout=10) as raw, \
+                    ctx.wrap_socket(raw, server_hostname=server_name) as conn:
+                offered.append(conn.cipher()[0])
+        except ssl.SSLError:
+            continue
+    return offered
+
+
+def assert_only_aead_forward_secret_suites(address: tuple[str, int], server_name: str = NAME):
+    """TLS 1.2 with ECDHE and AES-GCM or ChaCha20-Poly1305 only: no CBC, no static RSA."""
+    offered = offered_tls12_suites(address, server_name)
+    assert offered, f"{address}: no TLS 1.2 suite accepted at all"
+    weak = [suite for suite in offered if not AEAD_FORWARD_SECRET.fullmatch(suite)]
+    assert not weak, f"{address} offers {weak} (all it offers: {offered})"
 
 
 @contextmanager

@@ -11,13 +11,21 @@ import uuid
 
 import pytest
 from labtools import file_digest, on_host, run_playbook
-from registrytools import NAME, PKI, PullLoops, login, tls_context
+from registrytools import (
+    NAME,
+    PKI,
+    PullLoops,
+    assert_only_aead_forward_secret_suites,
+    login,
+    tls_context,
+)
 
 pytestmark = pytest.mark.lab
 
 PROXY_IP = "172.29.77.11"
 FRONT = NAME  # port 443: no port in the image names
 NGINX_CONF = "/etc/nginx/conf.d/dockhand-proxy.conf"
+GITLAB = "gitlab.dockhand.test"
 GIB = 1024 ** 3
 # The front door's share of site.yml on the proxy group alone: what the proxy tests change.
 # The other hosts would only gather facts and pass the preflight checks again.
@@ -60,6 +68,16 @@ def assert_front_door(hosts: list[str]) -> None:
     with pytest.raises(ssl.SSLError):
         https_get(version=ssl.TLSVersion.TLSv1_1)
     assert https_get(version=ssl.TLSVersion.TLSv1_3)[0] == 401
+    assert_only_aead_forward_secret_suites((PROXY_IP, 443))
+    # GitLab's site, for browsers: the headers that keep pages from being sniffed, framed or
+    # leaking URLs, each once, and no compressed answer (BREACH) even when asked for one.
+    head = on_host(hosts[2], "curl", "-fsS", "-o", "/dev/null", "-D", "-", "-H",
+                   "Accept-Encoding: gzip", "--cacert", f"/etc/docker/certs.d/{GITLAB}/ca.crt",
+                   f"https://{GITLAB}/").stdout.lower().splitlines()
+    for header in ("x-content-type-options: nosniff", "x-frame-options: sameorigin",
+                   "referrer-policy: strict-origin-when-cross-origin"):
+        assert [line.strip() for line in head].count(header) == 1, head
+    assert not [line for line in head if line.startswith("content-encoding:")], head
     # Push from one host, pull on every other, trusting only certs.d/<name>/ca.crt.
     pusher = hosts[1]
     image = f"{FRONT}/proxy/probe:{uuid.uuid4().hex[:8]}"

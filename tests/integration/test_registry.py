@@ -13,13 +13,16 @@ from labtools import ROOT, SITE, changed_by_hand, converge, lab_hosts, on_host, 
 from registrytools import (
     NAME,
     PKI,
+    PORT,
     REGISTRY,
     REGISTRY_IP,
     USER,
     PullLoops,
+    assert_only_aead_forward_secret_suites,
     http_status,
     login,
     served_serial,
+    tls_connection,
     tls_context,
 )
 
@@ -110,9 +113,15 @@ def test_old_tls_versions_are_refused(converged, version):
     assert refused.value.reason == "TLSV1_ALERT_PROTOCOL_VERSION"
 
 
-def test_tls_1_2_and_1_3_are_served(converged):
+def test_tls_1_2_and_1_3_are_served_with_aead_suites_and_hsts(converged):
     for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
         assert http_status("/", tls_context(version=version)) == 200
+    assert_only_aead_forward_secret_suites((REGISTRY_IP, PORT))
+    with tls_connection(tls_context()) as conn:
+        conn.sendall(f"GET /v2/ HTTP/1.1\r\nHost: {REGISTRY}\r\nConnection: close\r\n\r\n"
+                     .encode())
+        head = conn.recv(65536).decode("latin-1").lower()
+    assert "strict-transport-security: max-age=31536000" in head, head
 
 
 def _rotate(hosts, image, *extra, stop_after="", again=(), front=()):

@@ -33,9 +33,15 @@ def test_tls_auth_deletes_and_drain(tmp_path):
     assert config["http"]["draintimeout"] == "10s"
     assert len(config["http"]["secret"]) == 32
     assert config["auth"]["htpasswd"]["path"] == "/auth/htpasswd"
+    assert config["http"]["headers"]["Strict-Transport-Security"] == ["max-age=31536000"]
     assert config["storage"]["delete"]["enabled"] is True
     assert config["storage"]["maintenance"]["readonly"]["enabled"] is False
     assert "proxy" not in config
+
+
+def test_no_hsts_when_its_max_age_is_0(tmp_path):
+    headers = render(tmp_path, docker_registry_hsts_max_age=0)["http"]["headers"]
+    assert headers == {"X-Content-Type-Options": ["nosniff"]}
 
 
 def test_htpasswd_unless_none_is_asked_for_by_name(tmp_path):
