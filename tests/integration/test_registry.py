@@ -49,6 +49,9 @@ def test_every_host_pulls_what_another_pushed_trusting_only_certs_d(pushed, host
         daemon_json = json.loads(on_host(host, "cat", "/etc/docker/daemon.json").stdout)
         assert "insecure-registries" not in daemon_json, host
         assert on_host(host, "ls", f"/etc/docker/certs.d/{REGISTRY}").stdout.split() == ["ca.crt"]
+        # CIS Docker Benchmark 3.7 and 3.8: every registry's certificate root-owned, 0444.
+        modes = on_host(host, "sh", "-c", "stat -c '%a %U:%G' /etc/docker/certs.d/*/*.crt").stdout
+        assert set(modes.splitlines()) == {"444 root:root"}, (host, modes)
         if host == hosts[1]:
             continue
         login(host)
