@@ -104,6 +104,15 @@ changed_paths:
   returned: always
   type: list
   elements: str
+content_changed_paths:
+  description:
+    - The paths of RV(changed_paths) whose content was (or in check mode would be) written,
+      created or removed: not those where only the mode or the owner was set right.
+    - What a service read at start is in it only when the service would read something else
+      now; a restart can be decided on it.
+  returned: always
+  type: list
+  elements: str
 """
 
 import grp
@@ -141,6 +150,8 @@ class HostFiles:
         self.module = module
         self.check = module.check_mode
         self.changed_paths = []
+        # Created, rewritten or removed: what a reader of the file would see differently.
+        self.content_changed_paths = []
         self.diff = []
 
     def _ids(self, item):
@@ -155,20 +166,30 @@ class HostFiles:
         except ValueError:
             self.module.fail_json(msg=f"{item['path']}: mode must be octal, not {item['mode']!r}")
 
-    def _metadata(self, path, item):
-        """Fix mode and owner of an existing path; True when they were off."""
+    def _metadata(self, path, item, show=False):
+        """Fix mode and owner of an existing path; True when they were off. ``show``: the
+        path was there before, and the diff says what its mode and owner were."""
         st, mode, (uid, gid) = os.lstat(path), self._mode(item), self._ids(item)
         if stat.S_IMODE(st.st_mode) == mode and (st.st_uid, st.st_gid) == (uid, gid):
             return False
+        if show:
+            self.diff.append({"before_header": f"{path} (mode, owner)",
+                              "after_header": f"{path} (mode, owner)",
+                              "before": f"{stat.S_IMODE(st.st_mode):04o} {st.st_uid}:{st.st_gid}\n",
+                              "after": f"{mode:04o} {uid}:{gid}\n"})
         if not self.check:
             os.chown(path, uid, gid)
             os.chmod(path, mode)
         return True
 
+    def _changed(self, path):
+        self.changed_paths.append(path)
+        self.content_changed_paths.append(path)
+
     def directory(self, item):
         path = item["path"]
         if os.path.isdir(path):
-            if self._metadata(path, item):
+            if self._metadata(path, item, show=True):
                 self.changed_paths.append(path)
             return
         # On shared storage (the registry's GlusterFS volume) another host may make the
@@ -178,13 +199,13 @@ class HostFiles:
         if not self.check:
             os.makedirs(path, exist_ok=True)
             self._metadata(path, item)
-        self.changed_paths.append(path)
+        self._changed(path)
 
     def file(self, item, secret):
         path, content = item["path"], item["content"]
         before = read_text(path)
         if before == content:
-            if self._metadata(path, item):
+            if self._metadata(path, item, show=True):
                 self.changed_paths.append(path)
             return
         if not secret:
@@ -194,7 +215,7 @@ class HostFiles:
             atomic_write(path, content, self._mode(item), module=self.module,
                          unsafe_writes=True)
             self._metadata(path, item)
-        self.changed_paths.append(path)
+        self._changed(path)
 
     def absent(self, path):
         if not os.path.lexists(path):
@@ -203,7 +224,7 @@ class HostFiles:
             self.module.fail_json(msg=f"{path} is a directory; absent removes files only")
         if not self.check:
             os.unlink(path)
-        self.changed_paths.append(path)
+        self._changed(path)
 
     def block(self, item):
         path = item["path"]
@@ -218,7 +239,7 @@ class HostFiles:
         if not self.check:
             atomic_write(path, after, stat.S_IMODE(os.stat(path).st_mode), module=self.module,
                          unsafe_writes=True)
-        self.changed_paths.append(path)
+        self._changed(path)
 
 
 def main():
@@ -261,7 +282,8 @@ def main():
         files.file({"path": os.path.join(report_dir, f"{name}.fact"), "mode": "0755",
                     "owner": "root", "group": "root",
                     "content": fact_script(sys.executable, paths)}, secret=False)
-    result = {"changed": bool(files.changed_paths), "changed_paths": files.changed_paths}
+    result = {"changed": bool(files.changed_paths), "changed_paths": files.changed_paths,
+              "content_changed_paths": files.content_changed_paths}
     if module._diff:
         result["diff"] = files.diff
     module.exit_json(**result)

@@ -197,7 +197,13 @@ def test_remote_api_needs_a_client_certificate(converged, hosts):
     client = [f"--tlscacert={PKI / 'docker-api-ca.crt'}",
               f"--tlscert={PKI / 'docker-api-client.crt'}",
               f"--tlskey={PKI / 'docker-api-client.key'}"]
-    for index, _host in enumerate(hosts, start=1):
+    for index, host in enumerate(hosts, start=1):
+        # CIS Docker Benchmark 3.10 to 3.14: the API's CA and certificate 0444, its key 0400.
+        modes = on_host(host, "stat", "-c", "%n %a %U:%G", "/etc/docker/tls/ca.pem",
+                        "/etc/docker/tls/server.pem", "/etc/docker/tls/server-key.pem").stdout
+        assert modes.splitlines() == ["/etc/docker/tls/ca.pem 444 root:root",
+                                      "/etc/docker/tls/server.pem 444 root:root",
+                                      "/etc/docker/tls/server-key.pem 400 root:root"], (host, modes)
         ip = f"172.29.77.{10 + index}"
         good = _docker_api(ip, "--tlsverify", *client)
         assert good.returncode == 0 and good.stdout.strip(), good.stderr

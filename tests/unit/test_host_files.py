@@ -69,6 +69,7 @@ def test_files_directories_secrets_absent_and_blocks(tmp_path):
     first = run_module("host_files", args, tmp_path, diff=True)
     assert first["changed"]
     assert len(first["changed_paths"]) == 5
+    assert first["content_changed_paths"] == first["changed_paths"]
     assert "SECRET-KEY" not in str(first)
     assert stat.S_IMODE(os.stat(tmp_path / "tls").st_mode) == 0o700
     assert stat.S_IMODE(os.stat(tmp_path / "tls/key.pem").st_mode) == 0o600
@@ -79,9 +80,19 @@ def test_files_directories_secrets_absent_and_blocks(tmp_path):
     again = run_module("host_files", args, tmp_path, diff=True)
     assert not again["changed"] and again["changed_paths"] == []
 
+    # A mode set by hand is put back and shown, and is no new content: what read the file at
+    # start reads the same (a caller restarts dockerd on content_changed_paths only).
     os.chmod(tmp_path / "tls/ca.pem", 0o600)
-    fixed = run_module("host_files", args, tmp_path)
-    assert fixed["changed_paths"] == [str(tmp_path / "tls/ca.pem")]
+    os.chmod(tmp_path / "tls/key.pem", 0o640)
+    fixed = run_module("host_files", args, tmp_path, diff=True)
+    assert fixed["changed_paths"] == [str(tmp_path / "tls/ca.pem"), str(tmp_path / "tls/key.pem")]
+    assert fixed["content_changed_paths"] == []
+    uid, gid = os.getuid(), os.getgid()
+    assert [(d["before"], d["after"]) for d in fixed["diff"]] == [
+        (f"0600 {uid}:{gid}\n", f"0644 {uid}:{gid}\n"),
+        (f"0640 {uid}:{gid}\n", f"0600 {uid}:{gid}\n")]
+    assert "SECRET-KEY" not in str(fixed)
+    assert stat.S_IMODE(os.stat(tmp_path / "tls/key.pem").st_mode) == 0o600
 
 
 class Failed(Exception):
