@@ -107,9 +107,9 @@ changed_paths:
 content_changed_paths:
   description:
     - The paths of RV(changed_paths) whose content was (or in check mode would be) written,
-      created or removed: not those where only the mode or the owner was set right.
+      created or removed, and not those where only the mode or the owner was set right.
     - What a service read at start is in it only when the service would read something else
-      now; a restart can be decided on it.
+      now, so a restart can be decided on it.
   returned: always
   type: list
   elements: str

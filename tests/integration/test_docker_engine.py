@@ -11,6 +11,7 @@ import subprocess
 import threading
 
 import pytest
+from ansible_collections.dockhand.docker.plugins.module_utils.audit_rules import parse
 from labtools import (
     FULL_RUN,
     ROOT,
@@ -56,6 +57,30 @@ def test_every_host_runs_the_daemon_json_the_inventory_asks_for(converged, hosts
         assert info["LoggingDriver"] == wanted["log-driver"], host
         assert set(wanted["labels"]) <= set(info["Labels"]), host
     assert_engine_active(hosts)
+
+
+# CIS Docker Benchmark 1.1.3 to 1.1.18 on Debian's docker.io: where each check's path is on
+# these hosts (1.1.13's /etc/sysconfig/docker is RHEL's).
+AUDITED = ["/usr/sbin/dockerd", "/run/containerd", "/var/lib/docker", "/etc/docker",
+           "/usr/lib/systemd/system/docker.service", "/run/containerd/containerd.sock",
+           "/usr/lib/systemd/system/docker.socket", "/etc/default/docker",
+           "/etc/docker/daemon.json", "/etc/containerd/config.toml", "/usr/bin/containerd",
+           "/usr/bin/containerd-shim", "/usr/bin/containerd-shim-runc-v1",
+           "/usr/bin/containerd-shim-runc-v2", "/usr/sbin/runc"]
+
+
+def test_every_engine_path_of_the_benchmark_has_a_well_formed_audit_watch(converged, hosts):
+    """Written and checked, not loaded: the lab's hosts share this machine's kernel."""
+    for host in hosts:
+        rules = "/etc/audit/rules.d/dockhand-docker.rules"
+        assert on_host(host, "stat", "-c", "%a %U:%G", rules).stdout.split() == ["640", "root:root"]
+        watches = parse(on_host(host, "cat", rules).stdout)
+        assert {w["key"] for w in watches} == {"docker"}, host
+        watched = [w["path"] for w in watches]
+        assert set(AUDITED) <= set(watched), (host, sorted(set(AUDITED) - set(watched)))
+        assert len(watched) == len(set(watched)), host
+        present = on_host(host, "ls", "-d", *watched).stdout.split()
+        assert sorted(present) == sorted(watched), host
 
 
 def test_second_run_at_vvv_changes_nothing_and_prints_no_secret(converged, hosts):
