@@ -18,7 +18,8 @@ pytestmark = pytest.mark.lab
 EXAMPLE = ROOT / "inventory" / "example"
 # What the lab changes, and why (group_vars/lab.yml says the same, key by key): the names
 # (no DNS here), the engine source it reaches, its network, the images and binaries it builds
-# because nothing can be pulled, GitLab's stand-in, a kernel without IPVS, its node labels.
+# because nothing can be pulled, GitLab's stand-in, a kernel without IPVS, its node labels,
+# and audit rules it writes but does not load (its hosts share this machine's kernel).
 LAB_CHANGES = {
     "docker_registry_name", "gitlab_external_url", "gitlab_registry_external_url",
     "registry_ha_name",
@@ -32,6 +33,7 @@ LAB_CHANGES = {
     "docker_swarm_publish_mode", "docker_swarm_endpoint_mode",
     "docker_registry_service_publish_mode",
     "docker_swarm_labels",
+    "docker_audit_load",
 }
 
 
