@@ -214,6 +214,29 @@ def test_two_managers_are_refused_before_any_change(swarm, hosts):
         shutil.rmtree(inventory, ignore_errors=True)
 
 
+# What the swarm role asks each node's kernel; the lab's hosts share this machine's kernel.
+ESP_PROBE = ["unshare", "--net", "ip", "xfrm", "state", "add", "src", "192.0.2.1", "dst",
+             "192.0.2.2", "proto", "esp", "spi", "0x100", "reqid", "1", "mode", "transport",
+             "aead", "rfc4106(gcm(aes))", "0x0102030405060708090a0b0c0d0e0f1011121314", "128"]
+
+
+def test_an_encrypted_network_the_kernel_cannot_carry_is_refused_before_any_change(swarm, hosts):
+    probe = subprocess.run(ESP_PROBE, capture_output=True, text=True, check=False)
+    if probe.returncode == 0:
+        pytest.skip("this kernel does IPsec ESP with AES-GCM: there is no refusal to show")
+    networks = json.dumps({"docker_swarm_networks": [{"name": "dockhand-sealed",
+                                                      "encrypted": True}]})
+    run = run_playbook("-e", networks)
+    assert run.rc != 0
+    assert "docker_swarm_networks: dockhand-sealed is encrypted" in run.output
+    assert probe.stderr.strip() in run.output, probe.stderr
+    assert run.total("changed") == 0, run.output[-3000:]
+    assert "PLAY [Docker and Podman hosts" not in run.output
+    for host in hosts:
+        listed = on_host(host, "docker", "network", "ls", "--format", "{{.Name}}").stdout.split()
+        assert "dockhand-sealed" not in listed, host
+
+
 def _inventory_with(tmp: Path, managers: list[str], workers: list[str]) -> Path:
     """The lab inventory with other swarm groups; group_vars shared, beside the lab's."""
     inventory = ROOT / "inventory" / tmp.name
