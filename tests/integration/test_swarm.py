@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -311,6 +312,46 @@ def test_a_stopped_manager_keeps_quorum_and_services_then_rejoins(swarm, hosts, 
     wait_for(lambda: len([t for t in service_tasks("e2e_probe")
                           if t["CurrentState"].startswith("Running")]) == len(hosts),
              90, "a running e2e replica on every node")
+
+
+def trust_root(host: str, node: str | None = None) -> str:
+    """The swarm's root CA as the swarm sees it, or as ``node`` (inspected on ``host``) holds it."""
+    if node is None:
+        out = on_host(host, "docker", "info", "--format", "{{json .Swarm.Cluster.TLSInfo}}")
+    else:
+        out = on_host(host, "docker", "node", "inspect", "--format",
+                      "{{json .Description.TLSInfo}}", node)
+    return json.loads(out.stdout)["TrustRoot"]
+
+
+def test_the_swarm_ca_rotates_through_the_rotation_playbook_with_services_answering(
+        swarm, hosts, e2e_image):
+    before = trust_root("node1")
+    answers, failures, stop = [], [], threading.Event()
+
+    def poll():
+        # The global e2e service on every node, from a manager, one node after the other.
+        while not stop.is_set():
+            for host in hosts:
+                code, _ = http_get("node1", "/build-id", ip_of(host))
+                (answers if code == 200 else failures).append((time.strftime("%T"), host, code))
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        run = run_playbook("-e", "rotate_registry_certs_swarm_ca=true",
+                           playbook=ROOT / "playbooks" / "rotate_registry_certs.yml")
+    finally:
+        stop.set()
+        poller.join(30)
+    assert run.rc == 0, run.output[-4000:]
+    after = trust_root("node1")
+    assert after != before
+    # Every node holds a certificate of the new root, is Ready, and the managers have quorum.
+    listed = wait_for(full_strength, 60, "every node ready after the rotation")
+    assert {n["Hostname"]: trust_root("node1", n["Hostname"]) == after for n in listed} == {
+        host: True for host in hosts}
+    assert len(answers) > 4 * len(hosts) and failures == [], (len(answers), failures[:5])
 
 
 def test_a_rebuilt_worker_rejoins_and_its_stale_entry_is_gone(swarm, hosts, e2e_image):
