@@ -43,3 +43,22 @@ def ensure_secret(pki_dir: str, name: str, length: int,
         data = (value + "\n").encode()
         atomic_write(path, encrypt(data) if encrypt else data, 0o600)
         return value, True
+
+
+def keep_secret(pki_dir: str, name: str, value: str, encrypt: Callable[[bytes], bytes] | None,
+                decrypt: Callable[[bytes], bytes], check: bool = False) -> bool:
+    """Keep a secret made elsewhere (a swarm's unlock key) as ``name`` in ``pki_dir``, 0600,
+    vault-encrypted when ``encrypt`` is given; whether it was (or in check mode would be)
+    written. A kept file with the same secret stays as it is, encrypted or not."""
+    errors = name_errors(name) + ([] if value.strip() else ["the secret to keep is empty"])
+    if errors:
+        raise pki.PkiError("; ".join(errors))
+    path = os.path.join(pki_dir, name)
+    with pki._locked(pki_dir, create=not check):
+        stored = read_bytes(path)
+        if stored is not None and decrypt(stored).decode().strip() == value.strip():
+            return False
+        if not check:
+            data = (value.strip() + "\n").encode()
+            atomic_write(path, encrypt(data) if encrypt else data, 0o600)
+        return True

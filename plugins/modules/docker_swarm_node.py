@@ -152,6 +152,23 @@ options:
         the registered variable holds them.
     type: bool
     default: false
+  autolock:
+    description:
+      - On a manager, lock the managers' raft keys at rest (the swarm's autolock) or stop
+        locking them. A locked manager whose engine restarts takes part in the swarm again
+        only once unlocked with the key (O(unlock_key)). Left as it is when not set.
+    type: bool
+  return_unlock_key:
+    description:
+      - Return the swarm's unlock key (RV(unlock_key)); on a manager only. Register the
+        result in a task with C(no_log=true).
+    type: bool
+    default: false
+  unlock_key:
+    description:
+      - The key that unlocks this node when autolock left it locked after its engine
+        restarted. Not used on a node that is not locked. Never shown.
+    type: str
   timeout:
     description: Seconds to wait for each answer of the daemon (joining can take a while).
     type: int
@@ -166,7 +183,7 @@ attributes:
 notes:
   - Addresses and pools are only used to create or join a swarm; a node already in the swarm
     is not compared against them.
-  - A swarm that is locked (autolock) must be unlocked first.
+  - A node that autolock keeps locked is unlocked with O(unlock_key) before anything else.
   - Only the target's system python3 is needed.
 seealso:
   - module: dockhand.docker.engine_container
@@ -223,9 +240,9 @@ EXAMPLES = r"""
 RETURN = r"""
 actions:
   description:
-    - What was done (would be done, in check mode), in order, from C(initialised),
-      C(joined), C(left), C(promoted), C(demoted), C(labels), C(availability) and
-      C(removed <node ID>).
+    - What was done (would be done, in check mode), in order, from C(unlocked),
+      C(initialised), C(joined), C(left), C(promoted), C(demoted), C(labels),
+      C(availability), C(autolock) and C(removed <node ID>).
   returned: always
   type: list
   elements: str
@@ -253,6 +270,12 @@ swarm:
   returned: when the engine is a manager
   type: dict
   sample: {cluster_id: ixv6zv5q3t8b1b0kdzkqf7n4x, managers: 3, reachable_managers: 3, nodes: 5}
+unlock_key:
+  description:
+    - The swarm's unlock key; empty when autolock is off. Register the result in a task with
+      C(no_log=true).
+  returned: when O(return_unlock_key) and the engine is a manager
+  type: str
 join_tokens:
   description: The swarm's join tokens. Register the result in a task with C(no_log=true).
   returned: when O(return_join_tokens) and the engine is a manager
@@ -291,7 +314,7 @@ QUORUM_HINT = "; set allow_quorum_loss: true to do it anyway"
 
 class SwarmNode(ModuleRun):
     # The join token is hidden by the module itself (see main).
-    hidden = (("join", "token"),)
+    hidden = (("join", "token"), ("unlock_key",))
 
     def __init__(self, module, client):
         super().__init__(module)
@@ -299,6 +322,7 @@ class SwarmNode(ModuleRun):
         self.node = {}
         self.swarm = None
         self.join_tokens = None
+        self.unlock_key = None
         self.diff = {"before": {}, "after": {}}
 
     # -- plumbing --------------------------------------------------------------------------
@@ -432,8 +456,8 @@ class SwarmNode(ModuleRun):
         local = swarm.get("LocalNodeState") or "inactive"
         join, init, wanted = self.params["join"], self.params["init"], self.params["cluster_id"]
         if local == "locked":
-            self.fail("this node's swarm is locked (autolock): unlock it first "
-                      "(docker swarm unlock)")
+            self.fail("this node's swarm is locked (autolock): give its unlock key "
+                      "(unlock_key), or unlock it with docker swarm unlock")
         if local in ("pending", "error"):
             if not (self.params["rejoin"] and join):
                 detail = f": {swarm['Error']}" if swarm.get("Error") else ""
@@ -542,10 +566,47 @@ class SwarmNode(ModuleRun):
         if nodes is not None:
             cluster_id, _dummy = cluster_id_of(info)
             self.swarm = swarm_summary(cluster_id, nodes)
+        if params["autolock"] is not None:
+            self.lock(params["autolock"])
+        if params["return_unlock_key"]:
+            key = self.call("read the unlock key", self.client.get, "/swarm/unlockkey")
+            self.unlock_key = (key or {}).get("UnlockKey") or ""
         if params["return_join_tokens"]:
             tokens = self.call("read the join tokens", self.client.get, "/swarm")
             tokens = (tokens or {}).get("JoinTokens") or {}
             self.join_tokens = {"worker": tokens.get("Worker"), "manager": tokens.get("Manager")}
+
+    def lock(self, wanted):
+        """Turn the swarm's autolock on or off; a version race with another writer is
+        retried on the swarm as it is then."""
+        for attempt in range(UPDATE_ATTEMPTS):
+            current = self.call("inspect the swarm", self.client.get, "/swarm") or {}
+            spec = current.get("Spec") or {}
+            now = bool((spec.get("EncryptionConfig") or {}).get("AutoLockManagers"))
+            self.diff["before"]["autolock"] = now
+            self.diff["after"]["autolock"] = wanted
+            if now == wanted:
+                return
+            if attempt == 0:
+                self.actions.append("autolock")
+            if self.check:
+                return
+            spec["EncryptionConfig"] = {**(spec.get("EncryptionConfig") or {}),
+                                        "AutoLockManagers": wanted}
+            try:
+                self.client.post("/swarm/update", {"version": version_index(current)}, body=spec)
+                return
+            except EngineError as exc:
+                if "out of sequence" not in exc.message or attempt == UPDATE_ATTEMPTS - 1:
+                    self.fail(f"cannot turn the swarm's autolock {'on' if wanted else 'off'}: "
+                              f"{exc.message}", status=exc.status)
+
+    def unlock(self):
+        self.actions.append("unlocked")
+        if self.check:
+            return
+        self.call("unlock this node's swarm with unlock_key", self.client.post, "/swarm/unlock",
+                  body={"UnlockKey": self.params["unlock_key"]})
 
     def wanted_spec(self, target):
         try:
@@ -642,6 +703,9 @@ class SwarmNode(ModuleRun):
             self.fail("prune_down_nodes_named must run on a manager; this node is a worker")
         if params["return_join_tokens"]:
             self.fail("join tokens can only be read on a manager; this node is a worker")
+        if params["autolock"] is not None or params["return_unlock_key"]:
+            self.fail("autolock and the unlock key are a manager's; this node is a worker: "
+                      "delegate the task to a manager")
         self.node = worker_summary(info, swarm)
         self.diff = {"before": {"role": "worker"}, "after": {"role": "worker"}}
 
@@ -663,6 +727,11 @@ class SwarmNode(ModuleRun):
                                    "cluster_id": None if self.actions else before_cluster}}
             return
 
+        if swarm.get("LocalNodeState") == "locked" and self.params["unlock_key"]:
+            self.unlock()
+            if self.check:
+                return
+            info, swarm = self.info()
         entered = self.enter(info, swarm)
         if entered and self.check:
             self.predict()
@@ -702,6 +771,8 @@ class SwarmNode(ModuleRun):
             result["swarm"] = self.swarm
         if self.join_tokens is not None:
             result["join_tokens"] = self.join_tokens
+        if self.unlock_key is not None:
+            result["unlock_key"] = self.unlock_key
         if self.module._diff:
             result["diff"] = self.diff
         return result
@@ -754,6 +825,9 @@ def main():
             force=dict(type="bool", default=False),
             allow_quorum_loss=dict(type="bool", default=False),
             return_join_tokens=dict(type="bool", default=False),
+            autolock=dict(type="bool"),
+            return_unlock_key=dict(type="bool", default=False),
+            unlock_key=dict(type="str", no_log=True),
             socket=dict(type="path", default="/var/run/docker.sock"),
             timeout=dict(type="int", default=60),
         ),

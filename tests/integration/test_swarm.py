@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import stat
 import subprocess
 import threading
 import time
@@ -15,6 +16,7 @@ import pytest
 import yaml
 from labtools import (
     INVENTORY,
+    PKI,
     ROOT,
     ansible_env,
     changed_by_hand,
@@ -352,6 +354,49 @@ def test_the_swarm_ca_rotates_through_the_rotation_playbook_with_services_answer
     assert {n["Hostname"]: trust_root("node1", n["Hostname"]) == after for n in listed} == {
         host: True for host in hosts}
     assert len(answers) > 4 * len(hosts) and failures == [], (len(answers), failures[:5])
+
+
+def local_state(host: str) -> str:
+    return on_host(host, "docker", "info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
+
+
+def test_autolock_keeps_its_key_and_the_next_run_unlocks_a_restarted_manager(
+        swarm, hosts, e2e_image):
+    key, restarted = PKI / "swarm-unlock.key", "node2"
+    key.unlink(missing_ok=True)
+    locked = json.dumps({"docker_swarm_autolock": True})
+    try:
+        run = run_playbook("-e", locked, playbook=SWARM_PLAY)
+        assert run.rc == 0, run.output[-4000:]
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+        kept = key.read_text().strip()
+        assert kept.startswith("SWMKEY-1-")
+        assert kept not in run.output
+        assert on_host("node1", "docker", "swarm", "unlock-key", "-q").stdout.strip() == kept
+        again = run_playbook("-e", locked, playbook=SWARM_PLAY)
+        assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
+
+        on_host(restarted, "systemctl", "restart", "docker")
+        wait_for(lambda: local_state(restarted) == "locked", 60, f"{restarted} to be locked")
+        # The other two managers keep the quorum, and the service answers on their nodes.
+        for host in hosts:
+            if host != restarted:
+                assert http_get("node1", "/build-id", ip_of(host))[0] == 200, host
+
+        unlock = run_playbook("-e", locked, playbook=SWARM_PLAY)
+        assert unlock.rc == 0, unlock.output[-4000:]
+        assert kept not in unlock.output
+        assert local_state(restarted) == "active"
+        wait_for(full_strength, 90, "3 reachable managers and 4 ready nodes")
+    finally:
+        off = run_playbook("-e", json.dumps({"docker_swarm_autolock": False}), playbook=SWARM_PLAY)
+        assert off.rc == 0, off.output[-4000:]
+        key.unlink(missing_ok=True)
+    autolock = "{{.Swarm.Cluster.Spec.EncryptionConfig.AutoLockManagers}}"
+    assert on_host("node1", "docker", "info", "--format", autolock).stdout.strip() == "false"
+    wait_for(lambda: len([t for t in service_tasks("e2e_probe")
+                          if t["CurrentState"].startswith("Running")]) == len(hosts),
+             90, "a running e2e replica on every node")
 
 
 def test_a_rebuilt_worker_rejoins_and_its_stale_entry_is_gone(swarm, hosts, e2e_image):

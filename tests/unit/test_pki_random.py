@@ -83,3 +83,25 @@ def test_the_lookup_refuses_a_relative_directory():
         capture_output=True, text=True, cwd=ROOT, check=False,
         env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")))
     assert proc.returncode != 0 and "docker_pki_dir" in proc.stdout + proc.stderr
+
+
+def test_a_secret_made_elsewhere_is_kept_replaced_when_it_changes_and_encrypted(tmp_path):
+    pki_dir = str(tmp_path / "site-pki")
+    key = "SWMKEY-1-abc"
+    assert pki_random.keep_secret(pki_dir, "swarm-unlock.key", key, None, _plain, check=True)
+    assert not os.path.exists(pki_dir)
+    assert pki_random.keep_secret(pki_dir, "swarm-unlock.key", key, None, _plain)
+    path = Path(pki_dir) / "swarm-unlock.key"
+    assert path.read_text() == key + "\n" and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert not pki_random.keep_secret(pki_dir, "swarm-unlock.key", key + "\n", None, _plain)
+    vault = VaultLib([("default", VaultSecret(b"pw"))])
+    # As the action's codecs: a plain file is read as it is.
+    decrypt = lambda data: vault.decrypt(data) if is_encrypted(data) else data  # noqa: E731
+    assert pki_random.keep_secret(pki_dir, "swarm-unlock.key", "SWMKEY-1-new", vault.encrypt,
+                                  decrypt)
+    assert is_encrypted(path.read_bytes())
+    assert vault.decrypt(path.read_bytes()) == b"SWMKEY-1-new\n"
+    with pytest.raises(pki.PkiError, match="empty"):
+        pki_random.keep_secret(pki_dir, "swarm-unlock.key", " ", None, _plain)
+    with pytest.raises(pki.PkiError, match="plain file name"):
+        pki_random.keep_secret(pki_dir, "../x", key, None, _plain)
