@@ -395,6 +395,32 @@ def test_tokens_registered_but_not_displayed_by_ansible(in_swarm, docker_socket,
 # ---------------------------------------------------------------------------------------------
 
 
+def autolocked(client):
+    return client.get("/swarm")["Spec"]["EncryptionConfig"]["AutoLockManagers"]
+
+
+def test_autolock_on_and_off_and_its_key_only_when_asked(in_swarm, docker_socket, tmp_path):
+    checked = run_printed(docker_socket, tmp_path, autolock=True, _ansible_check_mode=True,
+                          _ansible_diff=True)[0]
+    assert checked["actions"] == ["autolock"] and not autolocked(in_swarm)
+    assert checked["diff"]["before"]["autolock"] is False
+    assert checked["diff"]["after"]["autolock"] is True
+    try:
+        on, printed = run_printed(docker_socket, tmp_path, autolock=True, return_unlock_key=True)
+        assert on["changed"] is True and on["actions"] == ["autolock"] and autolocked(in_swarm)
+        key = in_swarm.get("/swarm/unlockkey")["UnlockKey"]
+        assert key.startswith("SWMKEY-1-") and on["unlock_key"] == key
+        assert printed.count(key) == 1
+        # Given to a node that is not locked, the key does nothing, and is never shown.
+        again, printed = run_printed(docker_socket, tmp_path, autolock=True, unlock_key=key)
+        assert again["changed"] is False and again["actions"] == []
+        assert key not in printed
+    finally:
+        off = run_printed(docker_socket, tmp_path, autolock=False)[0]
+    assert off["actions"] == ["autolock"] and not autolocked(in_swarm)
+    assert run_printed(docker_socket, tmp_path, autolock=False)[0]["changed"] is False
+
+
 def test_leave(modules, in_swarm):
     refused = modules.run(MODULE, state="absent")
     assert refused["failed"] is True
