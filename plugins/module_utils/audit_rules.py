@@ -43,7 +43,6 @@ def check_key(key: str) -> None:
 
 
 def watch_line(watch: dict) -> str:
-    check_watch(watch)
     perms = f" -p {watch['permissions']}" if watch.get("permissions") else ""
     return f"-w {watch['path']}{perms} -k {watch['key']}"
 
@@ -59,7 +58,7 @@ def render(watches: list[dict], resolve, header: str) -> tuple[str, list[str], l
     Returns the text, the paths watched and the paths left out."""
     lines, watched, absent = [], [], []
     for watch in watches:
-        check_watch(watch)
+        check_watch(watch)  # before resolve() reads the path on the host
         real = resolve(watch["path"])
         if real is None:
             absent.append(watch["path"])

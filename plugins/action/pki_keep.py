@@ -1,6 +1,6 @@
 # Copyright (c) dockhand contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""dockhand.docker.pki_secret: keep a secret a host made (a swarm's unlock key) in the PKI
+"""dockhand.docker.pki_keep: keep a secret a host made (a swarm's unlock key) in the PKI
 directory on the controller, vault-encrypted when asked, as pki_random keeps generated ones."""
 
 from __future__ import annotations

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: pki_secret
+module: pki_keep
 short_description: Keep a secret a host made in the PKI directory on the controller
 version_added: 0.1.0
 description:
@@ -66,7 +66,7 @@ EXAMPLES = r"""
   no_log: true
 
 - name: Keep it beside the CA
-  dockhand.docker.pki_secret:
+  dockhand.docker.pki_keep:
     pki_dir: "{{ docker_pki_dir }}"
     name: swarm-unlock.key
     value: "{{ lock.unlock_key }}"
