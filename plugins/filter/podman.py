@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 
 from ansible.errors import AnsibleFilterError
@@ -17,11 +18,22 @@ description:
     C(<project>-<service>) (or C(container_name)). Services of a project with more than one
     share a network named after the project, where they find each other by name.
   - Service keys understood are C(image), C(container_name), C(ports), C(volumes),
-    C(environment), C(command) and C(x-restart-on) (text whose change restarts the service);
-    any other key fails, naming it, rather than being dropped silently.
+    C(environment), C(command) and C(x-restart-on) (text whose change restarts the service),
+    what confines the container: C(user), C(read_only), C(tmpfs), C(cap_drop),
+    C(cap_add), C(security_opt), C(mem_limit), C(cpus) and C(pids_limit), and C(healthcheck)
+    (C(test), C(interval), C(timeout), C(retries), C(start_period)). Any other key
+    fails, naming it, rather than being dropped silently.
 """
 
-KNOWN = {"image", "container_name", "ports", "volumes", "environment", "command", "x-restart-on"}
+# Compose keys that confine a container, and the `podman run` flag of each (a list value gives
+# the flag once per entry, true gives it bare).
+CONFINING = {"user": "--user", "read_only": "--read-only", "tmpfs": "--tmpfs",
+             "cap_drop": "--cap-drop", "cap_add": "--cap-add", "security_opt": "--security-opt",
+             "mem_limit": "--memory", "cpus": "--cpus", "pids_limit": "--pids-limit"}
+HEALTH = {"interval": "--health-interval", "timeout": "--health-timeout",
+          "retries": "--health-retries", "start_period": "--health-start-period"}
+KNOWN = {"image", "container_name", "ports", "volumes", "environment", "command",
+         "x-restart-on", "healthcheck", *CONFINING}
 WHERE = "podman_compose_projects"
 
 
@@ -76,6 +88,42 @@ def _command(where, command):
     return _fail(where, "command must be a string or a list")
 
 
+def _podman_args(where, spec):
+    args = []
+    for key, flag in CONFINING.items():
+        value = spec.get(key)
+        if value is None or value is False or value == "":
+            continue
+        if value is True:
+            args.append(flag)
+        elif isinstance(value, list):
+            args += [f"{flag}={entry}" for entry in value]
+        elif isinstance(value, (str, int, float)):
+            args.append(f"{flag}={value}")
+        else:
+            _fail(where, f"{key} must be a string, a number, true or a list, not {value!r}")
+    return args + _health_args(where, spec.get("healthcheck"))
+
+
+def _health_args(where, health):
+    """A compose healthcheck as podman's --health-* options: a list test (CMD form) goes as
+    the JSON array podman takes, a CMD-SHELL or string test as the shell command."""
+    if not health:
+        return []
+    if not isinstance(health, dict) or not health.get("test"):
+        _fail(where, "healthcheck needs a test")
+    test = health["test"]
+    if isinstance(test, list) and test and test[0] == "CMD-SHELL":
+        command = " ".join(str(t) for t in test[1:])
+    elif isinstance(test, list):
+        command = json.dumps([str(t) for t in (test[1:] if test[0] == "CMD" else test)])
+    else:
+        command = str(test)
+    args = [f"--health-cmd={command}"]
+    args += [f"{flag}={health[key]}" for key, flag in HEALTH.items() if health.get(key) is not None]
+    return args
+
+
 def podman_compose_units(projects):
     if not isinstance(projects, list):
         _fail("the value", "must be a list of {name, compose}")
@@ -108,6 +156,7 @@ def podman_compose_units(projects):
                 "command": _command(where, spec.get("command")),
                 "network": network,
                 "restart_on": str(spec.get("x-restart-on") or ""),
+                "podman_args": _podman_args(where, spec),
             })
     return units
 

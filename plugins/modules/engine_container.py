@@ -13,7 +13,8 @@ description:
     the local unix socket, with nothing but the target's system python3.
   - Compares the wanted configuration with the existing container (image ID, command,
     entrypoint, environment, labels, ports, mounts, tmpfs, restart policy, healthcheck, user,
-    network mode and networks, hostname, read-only root, stop timeout) and recreates the
+    network mode and networks, hostname, read-only root, capabilities, security options,
+    memory, CPU and PIDs limits, stop timeout) and recreates the
     container on any difference. A second run with the same arguments changes nothing.
   - Images are never pulled. Put them on the host first with
     M(dockhand.docker.engine_image_load) or from a registry.
@@ -126,6 +127,33 @@ options:
     description: Tmpfs mounts, each C(/path) or C(/path:OPTIONS) such as C(/run:size=64m,mode=1777).
     type: list
     elements: str
+  cap_drop:
+    description:
+      - Capabilities to drop, such as C(ALL) or C(NET_RAW); the C(CAP_) prefix is optional.
+    type: list
+    elements: str
+  cap_add:
+    description:
+      - Capabilities to add back, for example C(NET_BIND_SERVICE) after O(cap_drop=[ALL]).
+    type: list
+    elements: str
+  security_opts:
+    description:
+      - Security options, as C(docker run --security-opt) takes them, such as
+        C(no-new-privileges) or C(apparmor=PROFILE).
+    type: list
+    elements: str
+  memory:
+    description:
+      - Memory limit, a number of bytes or a number with C(k), C(m) or C(g) (C(512m)).
+        Unset or C(0) means no limit.
+    type: str
+  cpus:
+    description: CPUs the container may use (C(0.5) is half of one). Unset or C(0) means no limit.
+    type: float
+  pids_limit:
+    description: Most processes and threads the container may have. Unset or C(0) means no limit.
+    type: int
   stop_timeout:
     description:
       - Seconds to wait for the container to stop before it is killed, when the module stops
@@ -283,6 +311,32 @@ def parse_duration(value):
     if seconds < 0:
         raise ValueError(f"{value!r} is negative")
     return round(seconds * 10**9)
+
+
+_SIZE = re.compile(r"^(\d+)([bkmg]?)b?$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
+
+
+def parse_size(value, option):
+    """Bytes of '512m', '1g', '65536' (unset and '0' are 0, no limit)."""
+    if value in (None, ""):
+        return 0
+    match = _SIZE.match(str(value).strip())
+    if not match:
+        raise ValueError(f"{option}: {value!r} is not a size such as 512m, 1g or a number of bytes")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+
+
+def capability(name):
+    """A capability as the daemon stores it: upper case with CAP_, except ALL."""
+    text = str(name).strip().upper()
+    if text == "ALL":
+        return text
+    return text if text.startswith("CAP_") else f"CAP_{text}"
+
+
+def capabilities(values):
+    return sorted({capability(value) for value in values or []})
 
 
 def _port_number(text, allow_empty):
@@ -504,6 +558,12 @@ def wanted_state(spec, image):
         "user": spec["user"] or image_config.get("User") or "",
         "network_mode": network_mode_name(primary_network(spec)),
         "read_only": spec["read_only"],
+        "cap_drop": spec["cap_drop"],
+        "cap_add": spec["cap_add"],
+        "security_opts": spec["security_opts"],
+        "memory": spec["memory"],
+        "nano_cpus": spec["nano_cpus"],
+        "pids_limit": spec["pids_limit"],
     }
     if spec["networks"]:
         wanted["networks"] = sorted({network_mode_name(n) for n in spec["networks"]})
@@ -545,6 +605,13 @@ def current_state(container):
         "user": config.get("User") or "",
         "network_mode": network_mode_name(host.get("NetworkMode")),
         "read_only": bool(host.get("ReadonlyRootfs")),
+        "cap_drop": capabilities(host.get("CapDrop")),
+        "cap_add": capabilities(host.get("CapAdd")),
+        "security_opts": sorted(host.get("SecurityOpt") or []),
+        "memory": host.get("Memory") or 0,
+        "nano_cpus": host.get("NanoCpus") or 0,
+        # Unlimited reads back as null, 0 or -1 depending on the engine's version.
+        "pids_limit": max(host.get("PidsLimit") or 0, 0),
         "networks": sorted({network_mode_name(n) for n in networks}),
         "hostname": config.get("Hostname"),
         "stop_timeout": config.get("StopTimeout"),
@@ -598,8 +665,16 @@ def container_spec(params):
         "networks": list(dict.fromkeys(params.get("networks") or [])),
         "hostname": params.get("hostname"),
         "read_only": bool(params.get("read_only")),
+        "cap_drop": capabilities(params.get("cap_drop")),
+        "cap_add": capabilities(params.get("cap_add")),
+        "security_opts": sorted(set(params.get("security_opts") or [])),
+        "memory": attempt(parse_size, params.get("memory"), "memory", default=0),
+        "nano_cpus": round((params.get("cpus") or 0) * 10**9),
+        "pids_limit": params.get("pids_limit") or 0,
         "stop_timeout": params.get("stop_timeout"),
     }
+    if spec["nano_cpus"] < 0 or spec["pids_limit"] < 0:
+        errors.append("cpus and pids_limit cannot be negative")
     targets = [m["Target"] for m in spec["mounts"]] + list(spec["tmpfs"])
     for target in sorted({t for t in targets if targets.count(t) > 1}):
         errors.append(f"mounts/tmpfs: {target} is mounted more than once")
@@ -620,7 +695,14 @@ def create_body(spec):
         "Mounts": spec["mounts"],
         "RestartPolicy": {"Name": spec["restart_policy"], "MaximumRetryCount": 0},
         "ReadonlyRootfs": spec["read_only"],
+        "CapDrop": spec["cap_drop"] or None,
+        "CapAdd": spec["cap_add"] or None,
+        "SecurityOpt": spec["security_opts"] or None,
+        "Memory": spec["memory"],
+        "NanoCpus": spec["nano_cpus"],
     }
+    if spec["pids_limit"]:
+        host_config["PidsLimit"] = spec["pids_limit"]
     if spec["tmpfs"]:
         host_config["Tmpfs"] = spec["tmpfs"]
     mode = primary_network(spec)
@@ -816,6 +898,12 @@ def main():
             hostname=dict(type="str"),
             read_only=dict(type="bool", default=False),
             tmpfs=dict(type="list", elements="str"),
+            cap_drop=dict(type="list", elements="str"),
+            cap_add=dict(type="list", elements="str"),
+            security_opts=dict(type="list", elements="str"),
+            memory=dict(type="str"),
+            cpus=dict(type="float"),
+            pids_limit=dict(type="int"),
             stop_timeout=dict(type="int"),
             state=dict(type="str", default="started", choices=["started", "stopped", "absent"]),
             restart=dict(type="bool", default=False),

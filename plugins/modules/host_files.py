@@ -25,8 +25,15 @@ options:
     suboptions:
       path: {description: Path., type: path, required: true}
       mode: {description: Octal mode., type: str, default: "0755"}
-      owner: {description: Owner name., type: str, default: root}
-      group: {description: Group name., type: str, default: root}
+      owner: {description: Owner name or numeric ID., type: str, default: root}
+      group: {description: Group name or numeric ID., type: str, default: root}
+      recurse:
+        description:
+          - Also give everything under the directory its owner and group (modes are left
+            alone), as a containerised service that runs as that user needs for data an
+            earlier root process wrote. Symlinks are not followed.
+        type: bool
+        default: false
   files:
     description: Files and their content.
     type: list
@@ -36,8 +43,8 @@ options:
       path: {description: Path., type: path, required: true}
       content: {description: The whole content., type: str, required: true}
       mode: {description: Octal mode., type: str, default: "0644"}
-      owner: {description: Owner name., type: str, default: root}
-      group: {description: Group name., type: str, default: root}
+      owner: {description: Owner name or numeric ID., type: str, default: root}
+      group: {description: Group name or numeric ID., type: str, default: root}
   secret_files:
     description:
       - Like O(files), for private keys and credentials; their content is never printed or
@@ -136,9 +143,11 @@ from ansible_collections.dockhand.docker.plugins.module_utils.host_report import
     reported_paths,
 )
 
-DIR_SPEC = dict(path=dict(type="path", required=True), mode=dict(type="str", default=DIR_MODE),
-                owner=dict(type="str", default=OWNER), group=dict(type="str", default=OWNER))
-FILE_SPEC = dict(DIR_SPEC, content=dict(type="str", required=True),
+_PATH_SPEC = dict(path=dict(type="path", required=True), owner=dict(type="str", default=OWNER),
+                  group=dict(type="str", default=OWNER))
+DIR_SPEC = dict(_PATH_SPEC, mode=dict(type="str", default=DIR_MODE),
+                recurse=dict(type="bool", default=False))
+FILE_SPEC = dict(_PATH_SPEC, content=dict(type="str", required=True),
                  mode=dict(type="str", default=FILE_MODE))
 # Only the content is secret: the paths stay readable in changed_paths, which callers
 # compare to decide what to restart.
@@ -155,8 +164,11 @@ class HostFiles:
         self.diff = []
 
     def _ids(self, item):
+        owner, group = str(item["owner"]), str(item["group"])
         try:
-            return pwd.getpwnam(item["owner"]).pw_uid, grp.getgrnam(item["group"]).gr_gid
+            # A numeric ID needs no account on the host: a container's user often has none.
+            return (int(owner) if owner.isdigit() else pwd.getpwnam(owner).pw_uid,
+                    int(group) if group.isdigit() else grp.getgrnam(group).gr_gid)
         except KeyError as exc:
             self.module.fail_json(msg=f"{item['path']}: no such owner or group ({exc})")
 
@@ -189,7 +201,10 @@ class HostFiles:
     def directory(self, item):
         path = item["path"]
         if os.path.isdir(path):
-            if self._metadata(path, item, show=True):
+            fixed = self._metadata(path, item, show=True)
+            if item.get("recurse"):
+                fixed = self._owner_below(path, item) or fixed
+            if fixed:
                 self.changed_paths.append(path)
             return
         # On shared storage (the registry's GlusterFS volume) another host may make the
@@ -200,6 +215,26 @@ class HostFiles:
             os.makedirs(path, exist_ok=True)
             self._metadata(path, item)
         self._changed(path)
+
+    def _owner_below(self, top, item):
+        """Give everything under ``top`` the item's owner and group; True when some had
+        another. The diff counts them rather than listing what can be many thousands."""
+        uid, gid = self._ids(item)
+        wrong = 0
+        for root, dirs, files in os.walk(top):
+            for name in dirs + files:
+                path = os.path.join(root, name)
+                st = os.lstat(path)
+                if (st.st_uid, st.st_gid) != (uid, gid):
+                    wrong += 1
+                    if not self.check:
+                        os.lchown(path, uid, gid)
+        if wrong:
+            self.diff.append({"before_header": f"{top}/* (owner)",
+                              "after_header": f"{top}/* (owner)",
+                              "before": f"{wrong} paths owned otherwise\n",
+                              "after": f"{wrong} paths owned by {uid}:{gid}\n"})
+        return bool(wrong)
 
     def file(self, item, secret):
         path, content = item["path"], item["content"]

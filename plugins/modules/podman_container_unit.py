@@ -59,6 +59,13 @@ options:
     description: Environment variables. They end up in the unit, which is written C(0600).
     type: dict
     default: {}
+  podman_args:
+    description:
+      - Further C(podman run) options, each one argument such as C(--user=65532:65532),
+        C(--read-only) or C(--cap-drop=ALL); a quadlet gets them as C(PodmanArgs).
+    type: list
+    elements: str
+    default: []
   network:
     description: A Podman network to join (it must exist); empty uses Podman's default.
     type: str
@@ -211,7 +218,7 @@ def answers(endpoints, addresses, timeout=0.5):
 
 def spec_of(params):
     """The description the digest covers, in a stable order."""
-    return {
+    spec = {
         "image": params["image"],
         "command": list(params["command"]),
         "publish": list(params["publish"]),
@@ -220,6 +227,10 @@ def spec_of(params):
         "network": params["network"],
         "restart_on": params["restart_on"],
     }
+    # Only when given: units written before the option existed keep their digest.
+    if params.get("podman_args"):
+        spec["podman_args"] = list(params["podman_args"])
+    return spec
 
 
 def digest_of(spec, method):
@@ -238,6 +249,7 @@ def run_args(name, spec):
         args += ["--env", f"{key}={value}"]
     if spec["network"]:
         args += ["--network", spec["network"]]
+    args += spec.get("podman_args", [])
     return [*args, spec["image"], *spec["command"]]
 
 
@@ -250,6 +262,8 @@ def quadlet_text(name, spec):
     lines += [f"Environment={shlex.quote(f'{k}={v}')}" for k, v in spec["env"].items()]
     if spec["network"]:
         lines.append(f"Network={spec['network']}")
+    if spec.get("podman_args"):
+        lines.append(f"PodmanArgs={shlex.join(spec['podman_args'])}")
     if spec["command"]:
         lines.append(f"Exec={shlex.join(spec['command'])}")
     lines += ["", "[Service]", "Restart=always", "TimeoutStartSec=900", "",
@@ -486,6 +500,7 @@ def main():
             volumes=dict(type="list", elements="str", default=[]),
             env=dict(type="dict", default={}, no_log=True),
             network=dict(type="str", default=""),
+            podman_args=dict(type="list", elements="str", default=[]),
             restart_on=dict(type="str", default=""),
             method=dict(type="str", choices=["auto", "quadlet", "generate"], default="auto"),
             start_timeout=dict(type="int", default=60),

@@ -211,11 +211,22 @@ def test_every_option_survives_the_round_trip(modules, client, name, images, net
         "networks": networks,
         "hostname": "box",
         "read_only": True,
+        "cap_drop": ["ALL"],
+        "cap_add": ["net_bind_service", "CAP_CHOWN"],
+        "security_opts": ["no-new-privileges"],
+        "memory": "64m",
+        "cpus": 0.5,
+        "pids_limit": 64,
         "stop_timeout": 3,
     }
     first = modules.run("engine_container", name=name, **args)
     assert first["actions"] == ["created", "started"], first
     live = client.container(name)
+    host = live["HostConfig"]
+    assert (host["Memory"], host["NanoCpus"], host["PidsLimit"]) == (64 * 2**20, 5 * 10**8, 64)
+    assert host["SecurityOpt"] == ["no-new-privileges"]
+    assert sorted(host["CapAdd"]) == ["CAP_CHOWN", "CAP_NET_BIND_SERVICE"]
+    assert host["CapDrop"] == ["ALL"]
     assert live["State"]["Running"] is True
     assert sorted(live["NetworkSettings"]["Networks"]) == sorted(networks)
     assert live["HostConfig"]["NetworkMode"] == networks[0]
@@ -229,7 +240,15 @@ def test_every_option_survives_the_round_trip(modules, client, name, images, net
     assert second["changed"] is False, second["differences"]
     assert second["diff"]["before"] == second["diff"]["after"]
 
-    one_network = modules.run("engine_container", name=name, **{**args, "networks": networks[1:]})
+    # A limit changed is a new container; the same limits spelled otherwise are not.
+    respelled = {**args, "memory": "65536k", "cap_add": ["CHOWN", "NET_BIND_SERVICE"]}
+    assert modules.run("engine_container", name=name, **respelled)["changed"] is False
+    looser = modules.run("engine_container", name=name, **{**args, "pids_limit": 128})
+    assert looser["differences"] == ["pids_limit"]
+    assert client.container(name)["HostConfig"]["PidsLimit"] == 128
+
+    one_network = modules.run("engine_container", name=name,
+                              **{**args, "pids_limit": 128, "networks": networks[1:]})
     assert one_network["differences"] == ["network_mode", "networks"]
     assert list(client.container(name)["NetworkSettings"]["Networks"]) == networks[1:]
 

@@ -18,8 +18,9 @@ pytestmark = pytest.mark.lab
 EXAMPLE = ROOT / "inventory" / "example"
 # What the lab changes, and why (group_vars/lab.yml says the same, key by key): the names
 # (no DNS here), the engine source it reaches, its network, the images and binaries it builds
-# because nothing can be pulled, GitLab's stand-in, a kernel without IPVS, its node labels,
-# and audit rules it writes but does not load (its hosts share this machine's kernel).
+# because nothing can be pulled, GitLab's stand-in and how it is confined, a kernel without
+# IPVS, its node labels, and audit rules it writes but does not load (its hosts share this
+# machine's kernel).
 LAB_CHANGES = {
     "docker_registry_name", "gitlab_external_url", "gitlab_registry_external_url",
     "registry_ha_name",
@@ -30,6 +31,9 @@ LAB_CHANGES = {
     "proxy_traefik_image_archive",
     "gitlab_stand_in_image", "gitlab_stand_in_port", "gitlab_smtp_enabled",
     "gitlab_smtp_address", "gitlab_smtp_domain",
+    # The stand-in can be confined as the omnibus image cannot.
+    "gitlab_user", "gitlab_read_only", "gitlab_tmpfs", "gitlab_cap_drop",
+    "gitlab_healthcheck_test", "gitlab_memory", "gitlab_cpus", "gitlab_pids_limit",
     "docker_swarm_publish_mode", "docker_swarm_endpoint_mode",
     "docker_registry_service_publish_mode",
     "docker_swarm_labels",

@@ -217,6 +217,50 @@ def test_remote_api_needs_a_client_certificate(converged, hosts):
                           capture_output=True, timeout=30, check=False).returncode != 0
 
 
+def _confined(host: str, engine: str, name: str) -> dict:
+    """What CIS 4.x/5.x looks at in one running container, from its inspect data and from
+    its main process as the kernel sees it."""
+    data = json.loads(on_host(host, engine, "inspect", name).stdout)[0]
+    status = on_host(host, "cat", f"/proc/{data['State']['Pid']}/status").stdout
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    host_config = data["HostConfig"]
+    return {
+        "uid": fields["Uid"].split()[0],
+        "caps": fields["CapEff"].strip(),
+        "no_new_privs": fields["NoNewPrivs"].strip(),
+        "read_only": host_config["ReadonlyRootfs"],
+        "limited": bool(host_config["Memory"] and host_config["NanoCpus"]
+                        and host_config["PidsLimit"]),
+        "health": (data["State"].get("Health") or {}).get("Status"),
+        "docker_sock": any("docker.sock" in (m.get("Source") or "") for m in data["Mounts"]),
+    }
+
+
+def test_dockhands_own_containers_run_least_privileged(converged, hosts):
+    # CIS 4.1 (not root), 5.3 (no capabilities), 5.10, 5.11 and 5.28 (memory, CPU, PIDs
+    # limits), 5.12 (read-only root), 5.25 (no-new-privileges), 5.26 (a health check) and
+    # 5.31 (no docker.sock) on the registry, the registries on shared storage, the one under Podman and GitLab's
+    # stand-in.
+    expected = {"uid": None, "caps": "0000000000000000", "no_new_privs": "1",
+                "read_only": True, "limited": True, "health": "healthy", "docker_sock": False}
+    seen = {}
+    for host in [*hosts, *lab_hosts("podman_hosts")]:
+        engine = "podman" if host in lab_hosts("podman_hosts") else "docker"
+        names = on_host(host, engine, "ps", "--format", "{{.Names}}").stdout.split()
+        for name in names:
+            if name.startswith(("registry", "gitlab_gitlab.")):
+                seen[f"{host}/{name}"] = _confined(host, engine, name)
+    assert len([n for n in seen if "/registry" in n]) >= 4, seen  # node1, HA pair, Podman
+    assert [n for n in seen if "/gitlab_gitlab." in n], seen
+    for name, found in seen.items():
+        assert found["uid"] != "0", name
+        assert {**found, "uid": None} == expected, name
+    # The registry's user owns its data and reads its key through its group, nothing more.
+    modes = on_host(hosts[0], "stat", "-c", "%a %u:%g", "/var/lib/dockhand/registry",
+                    "/etc/dockhand/registry/certs/server.key").stdout.split("\n")
+    assert modes[:2] == ["750 65532:65532", "640 0:65532"], modes
+
+
 @pytest.mark.parametrize(
     ("extra", "named", "why"),
     [
@@ -228,6 +272,7 @@ def test_remote_api_needs_a_client_certificate(converged, hosts):
         # The front door's input, although the proxy role runs last.
         ({"proxy_sites": [{"name": "x", "server_name": "x.dockhand.test", "upstream": "ftp://x"}]},
          "proxy_sites", "upstream URL"),
+        ({"docker_registry_user": "registry"}, "docker_registry_user", "numeric UID:GID"),
         ({"docker_registry_cert_sans": ["other.dockhand.test"]},
          "docker_registry_cert_sans", "does not cover"),
         ({"docker_pki_key_type": "rsa", "docker_pki_key_size": 1024},

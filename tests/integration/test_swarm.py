@@ -452,6 +452,13 @@ def test_the_registry_runs_as_a_swarm_service_on_its_labelled_node(swarm, hosts,
             (registry_host, "Running")], tasks
         containers = on_host(registry_host, "docker", "ps", "-a", "--format", "{{.Names}}").stdout
         assert "registry-blue" not in containers and "registry-green" not in containers
+        # Its task confined as its container was (no-new-privileges is the daemon's).
+        spec = json.loads(on_host(registry_host, "docker", "service", "inspect",
+                                  "registry_registry").stdout)[0]["Spec"]["TaskTemplate"]
+        assert (spec["ContainerSpec"]["User"], spec["ContainerSpec"]["ReadOnly"],
+                spec["ContainerSpec"]["CapabilityDrop"]) == ("65532:65532", True, ["ALL"])
+        assert spec["Resources"]["Limits"] == {"NanoCPUs": 10**9, "MemoryBytes": 2**30,
+                                               "Pids": 512}
         rules = on_host(registry_host, "iptables", "-t", "nat", "-S").stdout
         assert "dockhand-registry" not in rules
         _pull_everywhere_but(hosts[-1], hosts, e2e_image)

@@ -247,3 +247,26 @@ def test_check_mode_leaves_no_fact_and_secrets_are_not_reported(tmp_path):
 def test_a_fact_name_that_is_not_one_is_refused(tmp_path):
     result = run_module("host_files", {"report_fact": "../x"}, tmp_path)
     assert result["failed"] and "report_fact" in result["msg"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving files to another user needs root")
+def test_recurse_gives_what_a_root_process_wrote_to_a_numeric_owner(tmp_path):
+    data = tmp_path / "data"
+    (data / "docker/registry/v2").mkdir(parents=True)
+    (data / "docker/registry/v2/blob").write_text("layer")
+    os.symlink("/etc/passwd", data / "link")
+    args = {"directories": [{"path": str(data), "mode": "0750", "owner": "65532",
+                             "group": "65532", "recurse": True}]}
+
+    checked = run_module("host_files", args, tmp_path, check_mode=True, diff=True)
+    assert checked["changed"] and (data / "docker").stat().st_uid == 0
+    assert checked["diff"][-1]["after"] == "5 paths owned by 65532:65532\n"
+
+    first = run_module("host_files", args, tmp_path)
+    assert first["changed_paths"] == [str(data)] and first["content_changed_paths"] == []
+    owners = {(p.lstat().st_uid, p.lstat().st_gid) for p in [data, *data.rglob("*")]}
+    assert owners == {(65532, 65532)}
+    # The link itself changed hands, not what it points to.
+    assert Path("/etc/passwd").stat().st_uid == 0
+
+    assert run_module("host_files", args, tmp_path)["changed"] is False

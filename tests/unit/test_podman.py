@@ -39,7 +39,47 @@ def test_a_one_service_project_becomes_one_unit_without_a_network():
         "command": ["serve", "/etc/docker/registry/config.yml"],
         "network": "",
         "restart_on": "abc",
+        "podman_args": [],
     }]
+
+
+def test_what_confines_a_service_becomes_podman_run_options():
+    confined = {"image": "r:2", "user": "65532:65532", "read_only": True, "tmpfs": ["/tmp"],
+                "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"], "mem_limit": "1g",
+                "cpus": 1.0, "pids_limit": 512, "cap_add": [],
+                "healthcheck": {"test": ["CMD", "wget", "-q", "https://localhost:5000/"],
+                                "interval": "10s", "retries": 3}}
+    (unit,) = podman_compose_units([{"name": "r", "compose": {"services": {"r": confined}}}])
+    assert unit["podman_args"] == [
+        "--user=65532:65532", "--read-only", "--tmpfs=/tmp", "--cap-drop=ALL",
+        "--security-opt=no-new-privileges", "--memory=1g", "--cpus=1.0", "--pids-limit=512",
+        '--health-cmd=["wget", "-q", "https://localhost:5000/"]', "--health-interval=10s",
+        "--health-retries=3"]
+    (shell,) = podman_compose_units([{"name": "r", "compose": {"services": {"r": {
+        "image": "r:2", "healthcheck": {"test": ["CMD-SHELL", "curl -f localhost || exit 1"]}}}}}])
+    assert shell["podman_args"] == ["--health-cmd=curl -f localhost || exit 1"]
+    # Left empty or false, a key adds nothing.
+    (plain,) = podman_compose_units([{"name": "r", "compose": {"services": {"r": {
+        "image": "r:2", "user": "", "read_only": False, "cpus": ""}}}}])
+    assert plain["podman_args"] == []
+    with pytest.raises(AnsibleFilterError, match="healthcheck needs a test"):
+        podman_compose_units([{"name": "r", "compose": {"services": {"r": {
+            "image": "r:2", "healthcheck": {"interval": "1s"}}}}}])
+    with pytest.raises(AnsibleFilterError, match="user must be a string"):
+        podman_compose_units([{"name": "r", "compose": {"services": {"r": {
+            "image": "r:2", "user": {"uid": 1}}}}}])
+
+
+def test_podman_options_reach_the_unit_and_only_then_its_digest():
+    base = {"image": "r:2", "command": [], "publish": [], "volumes": [], "env": {},
+            "network": "", "restart_on": "", "podman_args": []}
+    confined = dict(base, podman_args=["--read-only", "--user=1:1"])
+    assert "podman_args" not in pcu.spec_of(base)
+    assert pcu.run_args("x", pcu.spec_of(confined)) == ["--name", "x", "--read-only",
+                                                         "--user=1:1", "r:2"]
+    assert "PodmanArgs=--read-only --user=1:1" in pcu.quadlet_text("x", pcu.spec_of(confined))
+    assert pcu.digest_of(pcu.spec_of(base), "quadlet") != pcu.digest_of(pcu.spec_of(confined),
+                                                                         "quadlet")
 
 
 def test_services_of_one_project_share_its_network_and_get_prefixed_names():
