@@ -18,11 +18,11 @@ description:
     C(<project>-<service>) (or C(container_name)). Services of a project with more than one
     share a network named after the project, where they find each other by name.
   - Service keys understood are C(image), C(container_name), C(ports), C(volumes),
-    C(environment), C(command) and C(x-restart-on) (text whose change restarts the service),
-    what confines the container: C(user), C(read_only), C(tmpfs), C(cap_drop),
-    C(cap_add), C(security_opt), C(mem_limit), C(cpus) and C(pids_limit), and C(healthcheck)
-    (C(test), C(interval), C(timeout), C(retries), C(start_period)). Any other key
-    fails, naming it, rather than being dropped silently.
+    C(environment), C(command) and C(x-restart-on) (text whose change restarts the service).
+  - What confines the container is understood too, C(user), C(read_only), C(tmpfs),
+    C(cap_drop), C(cap_add), C(security_opt), C(mem_limit), C(cpus) and C(pids_limit), and
+    C(healthcheck) with C(test), C(interval), C(timeout), C(retries) and C(start_period).
+  - Any other key fails, naming it, rather than being dropped silently.
 """
 
 # Compose keys that confine a container, and the `podman run` flag of each (a list value gives
