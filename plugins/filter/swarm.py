@@ -5,6 +5,8 @@ to change makes no call it does not need."""
 
 from __future__ import annotations
 
+import re
+
 from ansible.errors import AnsibleFilterError
 from ansible_collections.dockhand.docker.plugins.module_utils import swarm
 
@@ -17,6 +19,12 @@ description:
     have, and looks for the stale entries a rebuilt host left under its hostname. It returns
     the names of what differs (C(labels), C(availability), C(stale entries)); an empty list
     means the node update would change nothing.
+  - C(swarm_restart_batches) orders the swarm nodes whose engines restart (C([{host, manager,
+    managers}]), as docker_daemon learns them) into batches of at most the given size:
+    workers first, then managers, no more of them at once than leaves a majority of the
+    swarm's C(managers) up (one at a time with three).
+  - C(swarm_whole_services) takes C(docker service ls --format '{{.Name}} {{.Replicas}}')
+    lines and returns the names of the services that run all the tasks they want.
 """
 
 
@@ -44,6 +52,38 @@ def swarm_node_pending(nodes, node_id, labels=None, labels_state="merge", availa
     return changed
 
 
+def swarm_restart_batches(rollers, size):
+    size = int(size)
+    if size < 1:
+        raise AnsibleFilterError(f"docker_daemon_restart_batch: {size} is no batch size (0 does "
+                                 "not roll)")
+    managers = [r["host"] for r in rollers if r.get("manager")]
+    workers = [r["host"] for r in rollers if not r.get("manager")]
+    count = max([int(r.get("managers") or 0) for r in rollers] + [len(managers), 1])
+    # Down at once, at most the managers a majority can spare: (n - 1) // 2, but one at least
+    # (a swarm of one or two managers loses its quorum while one restarts, whatever we do).
+    per_batch = max(1, min(size, (count - 1) // 2))
+    return _chunks(workers, size) + _chunks(managers, per_batch)
+
+
+def _chunks(items, size):
+    return [items[start:start + size] for start in range(0, len(items), size)]
+
+
+_REPLICAS = re.compile(r"^(\S+) (\d+)/(\d+)")
+
+
+def swarm_whole_services(lines):
+    whole = []
+    for line in lines or []:
+        match = _REPLICAS.match(str(line))
+        if match and match.group(2) == match.group(3):
+            whole.append(match.group(1))
+    return whole
+
+
 class FilterModule:
     def filters(self):
-        return {"swarm_node_pending": swarm_node_pending}
+        return {"swarm_node_pending": swarm_node_pending,
+                "swarm_restart_batches": swarm_restart_batches,
+                "swarm_whole_services": swarm_whole_services}

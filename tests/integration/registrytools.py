@@ -3,6 +3,7 @@ and pull loops inside the lab hosts."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import ssl
@@ -150,3 +151,50 @@ class PullLoops:
             result[host] = (int(ok), len(fail.splitlines()), fail.splitlines()[:1])
         return result
 
+
+
+class RequestLoops:
+    """request-loop.py on every host: HTTP requests to each target in a loop, counting
+    successes and failures. Unlike PullLoops it needs no engine on the host, so it keeps
+    counting while that host's engine restarts."""
+
+    SCRIPT = Path(__file__).with_name("request-loop.py")
+
+    def __init__(self, hosts: list[str], targets: list[dict], *, pause: float = 0.2,
+                 name: str = "request-loop"):
+        self.hosts, self.targets, self.pause = hosts, targets, pause
+        self.dir = f"/tmp/dockhand-{name}"
+
+    def __enter__(self) -> RequestLoops:
+        spec = json.dumps({"pause": self.pause, "targets": self.targets})
+        for host in self.hosts:
+            container = f"dockhand-lab-{host}"
+            subprocess.run(["docker", "cp", str(self.SCRIPT), f"{container}:/tmp/request-loop.py"],
+                           check=True)
+            # The spec holds a password: through stdin, into a file only root reads.
+            on_host(host, "sh", "-c", f"rm -rf {self.dir} && mkdir -p {self.dir} && umask 077 "
+                    f"&& cat > {self.dir}.json", stdin=spec)
+            subprocess.run(["docker", "exec", "-d", container, "python3", "/tmp/request-loop.py",
+                            f"{self.dir}.json", self.dir], check=True)
+        time.sleep(2)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for host in self.hosts:
+            on_host(host, "touch", f"{self.dir}/stop", check=False)
+        deadline = time.monotonic() + 30
+        for host in self.hosts:
+            while (on_host(host, "test", "-e", f"{self.dir}/done", check=False).returncode
+                   and time.monotonic() < deadline):
+                time.sleep(0.5)
+
+    def counts(self) -> dict[tuple[str, str], tuple[int, list[str]]]:
+        """(host, target) -> (requests that worked, the failures with their reasons)."""
+        result = {}
+        for host in self.hosts:
+            for target in self.targets:
+                base = f"{self.dir}/{target['name']}"
+                ok = on_host(host, "wc", "-l", f"{base}.ok").stdout.split()[0]
+                fail = on_host(host, "cat", f"{base}.fail").stdout.splitlines()
+                result[(host, target["name"])] = (int(ok), fail)
+        return result

@@ -239,8 +239,8 @@ def _confined(host: str, engine: str, name: str) -> dict:
 def test_dockhands_own_containers_run_least_privileged(converged, hosts):
     # CIS 4.1 (not root), 5.3 (no capabilities), 5.10, 5.11 and 5.28 (memory, CPU, PIDs
     # limits), 5.12 (read-only root), 5.25 (no-new-privileges), 5.26 (a health check) and
-    # 5.31 (no docker.sock) on the registry, the registries on shared storage, the one under Podman and GitLab's
-    # stand-in.
+    # 5.31 (no docker.sock) on the registry, the registries on shared storage, the one under
+    # Podman and GitLab's stand-in.
     expected = {"uid": None, "caps": "0000000000000000", "no_new_privs": "1",
                 "read_only": True, "limited": True, "health": "healthy", "docker_sock": False}
     seen = {}

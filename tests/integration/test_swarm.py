@@ -3,6 +3,7 @@ registry, and the faults a swarm must survive (a manager down, a worker rebuilt)
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import stat
@@ -22,11 +23,13 @@ from labtools import (
     changed_by_hand,
     converge,
     lab,
+    lab_group_vars,
     lab_hosts,
     on_host,
+    role_default,
     run_playbook,
 )
-from registrytools import REGISTRY, login
+from registrytools import REGISTRY, USER, RequestLoops, login, password
 
 pytestmark = pytest.mark.lab
 
@@ -433,6 +436,61 @@ def _pull_everywhere_but(builder: str, hosts: list[str], image: str) -> None:
         on_host(host, "docker", "image", "rm", "-f", image, check=False)
         login(host)
         on_host(host, "docker", "pull", "-q", image)
+
+
+def engine_restarts(host: str, since: float) -> list[tuple[float, float]]:
+    """(stopping, started) times of each restart of the host's engine since ``since``, from
+    systemd's own lines in the journal."""
+    lines = on_host(host, "journalctl", "--unit", "docker.service", "--output", "short-unix",
+                    "--no-pager", f"--since=@{since:.0f}").stdout.splitlines()
+    stops = [float(line.split()[0]) for line in lines if "Stopping docker.service" in line]
+    starts = [float(line.split()[0]) for line in lines if "Started docker.service" in line]
+    return list(zip(stops, starts, strict=True))
+
+
+def test_a_restart_change_rolls_one_node_at_a_time_with_no_failed_request(swarm, hosts):
+    """A daemon.json change that needs every engine restarted (log-opts) while every host
+    asks the registry on shared storage through the front door and a replicated service at
+    its nodes: each node is drained, restarted and back before the next, and no request
+    fails. The front door (nginx) is a host service; it skips an upstream whose engine is
+    down, and the service's callers move to a node that runs a task, as the front door would."""
+    port = PROBE_PORT + 7
+    # Straight from the CLI: the stack deploy is proven elsewhere, and is not what rolls.
+    on_host(hosts[0], "docker", "service", "create", "--quiet", "--name", "roll-probe",
+            "--replicas", "2", "--publish", f"mode=host,target={PROBE_PORT},published={port}",
+            "dockhand-lab/probe:1")
+    ha_name = lab_group_vars()["registry_ha_name"]
+    targets = [
+        {"name": "registry", "urls": [f"https://{ha_name}/v2/_catalog"], "user": USER,
+         "password": password(), "cafile": f"/etc/docker/certs.d/{ha_name}/ca.crt"},
+        {"name": "service", "urls": [f"http://{ip_of(h)}:{port}/" for h in hosts]},
+    ]
+    profile = dict(role_default("docker_engine", "docker_engine_hardening_options"))
+    profile["log-opts"] = {**profile["log-opts"], "max-size": "30m"}
+    since = float(on_host(hosts[0], "date", "+%s").stdout) - 1
+    try:
+        with RequestLoops(hosts, targets) as loops:
+            rolled = run_playbook("--tags", "docker_pki,docker_engine", "-e",
+                                  json.dumps({"docker_engine_hardening_options": profile}))
+        assert rolled.rc == 0, rolled.output[-4000:]
+        counts = loops.counts()
+        assert all(ok > 10 for ok, _ in counts.values()), counts
+        assert not {key: fails for key, (_, fails) in counts.items() if fails}, counts
+        # One restart per engine, none while another was down: workers first, then managers.
+        restarts = {host: engine_restarts(host, since) for host in hosts}
+        assert all(len(times) == 1 for times in restarts.values()), restarts
+        order = sorted(hosts, key=lambda host: restarts[host][0][0])
+        assert order[0] in lab_hosts("swarm_workers"), order
+        for earlier, later in itertools.pairwise(order):
+            assert restarts[earlier][0][1] < restarts[later][0][0], (earlier, later, restarts)
+        assert full_strength()
+    finally:
+        # Back to the inventory's profile all at once: the roll is what was proven.
+        back = run_playbook("--tags", "docker_pki,docker_engine",
+                            "-e", "docker_engine_restart_batch=0")
+        on_host(hosts[0], "docker", "service", "rm", "roll-probe", check=False)
+    assert back.rc == 0, back.output[-4000:]
+    wait_for(full_strength, 60, "every node Ready and every manager reachable")
 
 
 def test_the_registry_runs_as_a_swarm_service_on_its_labelled_node(swarm, hosts, e2e_image):
