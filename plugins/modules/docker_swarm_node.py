@@ -158,6 +158,14 @@ options:
         locking them. A locked manager whose engine restarts takes part in the swarm again
         only once unlocked with the key (O(unlock_key)). Left as it is when not set.
     type: bool
+  rotate_unlock_key:
+    description:
+      - On a manager of a swarm with autolock on, replace the unlock key with a new one (as
+        C(docker swarm unlock-key --rotate) does; CIS Docker Benchmark 7.6). Always a change.
+        Keep the new key with O(return_unlock_key) in the same task. A manager that was down
+        during the rotation may still need the previous key to be unlocked.
+    type: bool
+    default: false
   return_unlock_key:
     description:
       - Return the swarm's unlock key (RV(unlock_key)); on a manager only. Register the
@@ -568,6 +576,8 @@ class SwarmNode(ModuleRun):
             self.swarm = swarm_summary(cluster_id, nodes)
         if params["autolock"] is not None:
             self.lock(params["autolock"])
+        if params["rotate_unlock_key"]:
+            self.rotate_unlock_key()
         if params["return_unlock_key"]:
             key = self.call("read the unlock key", self.client.get, "/swarm/unlockkey")
             self.unlock_key = (key or {}).get("UnlockKey") or ""
@@ -575,6 +585,19 @@ class SwarmNode(ModuleRun):
             tokens = self.call("read the join tokens", self.client.get, "/swarm")
             tokens = (tokens or {}).get("JoinTokens") or {}
             self.join_tokens = {"worker": tokens.get("Worker"), "manager": tokens.get("Manager")}
+
+    def rotate_unlock_key(self):
+        """A new unlock key; the swarm's spec is sent back as it is."""
+        current = self.call("inspect the swarm", self.client.get, "/swarm") or {}
+        spec = current.get("Spec") or {}
+        if not (spec.get("EncryptionConfig") or {}).get("AutoLockManagers"):
+            self.fail("rotate_unlock_key: the swarm has no unlock key to rotate, autolock is "
+                      "off; turn it on (autolock: true) first")
+        self.actions.append("unlock key rotated")
+        if not self.check:
+            self.call("rotate the unlock key", self.client.post, "/swarm/update",
+                      {"version": version_index(current), "rotateManagerUnlockKey": "true"},
+                      body=spec)
 
     def lock(self, wanted):
         """Turn the swarm's autolock on or off; a version race with another writer is
@@ -703,7 +726,8 @@ class SwarmNode(ModuleRun):
             self.fail("prune_down_nodes_named must run on a manager; this node is a worker")
         if params["return_join_tokens"]:
             self.fail("join tokens can only be read on a manager; this node is a worker")
-        if params["autolock"] is not None or params["return_unlock_key"]:
+        if params["autolock"] is not None or params["return_unlock_key"] or \
+                params["rotate_unlock_key"]:
             self.fail("autolock and the unlock key are a manager's; this node is a worker: "
                       "delegate the task to a manager")
         self.node = worker_summary(info, swarm)
@@ -827,6 +851,7 @@ def main():
             return_join_tokens=dict(type="bool", default=False),
             autolock=dict(type="bool"),
             return_unlock_key=dict(type="bool", default=False),
+            rotate_unlock_key=dict(type="bool", default=False),
             unlock_key=dict(type="str", no_log=True),
             socket=dict(type="path", default="/var/run/docker.sock"),
             timeout=dict(type="int", default=60),

@@ -415,10 +415,22 @@ def test_autolock_on_and_off_and_its_key_only_when_asked(in_swarm, docker_socket
         again, printed = run_printed(docker_socket, tmp_path, autolock=True, unlock_key=key)
         assert again["changed"] is False and again["actions"] == []
         assert key not in printed
+        # CIS 7.6: a new key, returned in the same call, and the old one no longer the swarm's.
+        assert run_printed(docker_socket, tmp_path, rotate_unlock_key=True,
+                           _ansible_check_mode=True)[0]["actions"] == ["unlock key rotated"]
+        assert in_swarm.get("/swarm/unlockkey")["UnlockKey"] == key
+        rotated, printed = run_printed(docker_socket, tmp_path, rotate_unlock_key=True,
+                                       return_unlock_key=True)
+        new = in_swarm.get("/swarm/unlockkey")["UnlockKey"]
+        assert rotated["changed"] is True and rotated["unlock_key"] == new != key
+        assert key not in printed and printed.count(new) == 1
+        assert autolocked(in_swarm)
     finally:
         off = run_printed(docker_socket, tmp_path, autolock=False)[0]
     assert off["actions"] == ["autolock"] and not autolocked(in_swarm)
     assert run_printed(docker_socket, tmp_path, autolock=False)[0]["changed"] is False
+    refused = run_printed(docker_socket, tmp_path, rotate_unlock_key=True)[0]
+    assert refused["failed"] is True and "autolock is off" in refused["msg"]
 
 
 def test_leave(modules, in_swarm):

@@ -378,6 +378,16 @@ def test_autolock_keeps_its_key_and_the_next_run_unlocks_a_restarted_manager(
         assert on_host("node1", "docker", "swarm", "unlock-key", "-q").stdout.strip() == kept
         again = run_playbook("-e", locked, playbook=SWARM_PLAY)
         assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
+        # CIS 7.6: a new key, kept; the one it replaced kept as the previous one.
+        rotated = run_playbook("-e", locked, "-e", "docker_swarm_rotate_unlock_key=true",
+                               playbook=SWARM_PLAY)
+        assert rotated.rc == 0, rotated.output[-4000:]
+        new = key.read_text().strip()
+        assert new.startswith("SWMKEY-1-") and new != kept
+        assert (PKI / "swarm-unlock-previous.key").read_text().strip() == kept
+        assert new not in rotated.output and kept not in rotated.output
+        assert on_host("node1", "docker", "swarm", "unlock-key", "-q").stdout.strip() == new
+        kept = new
 
         on_host(restarted, "systemctl", "restart", "docker")
         wait_for(lambda: local_state(restarted) == "locked", 60, f"{restarted} to be locked")
@@ -395,6 +405,7 @@ def test_autolock_keeps_its_key_and_the_next_run_unlocks_a_restarted_manager(
         off = run_playbook("-e", json.dumps({"docker_swarm_autolock": False}), playbook=SWARM_PLAY)
         assert off.rc == 0, off.output[-4000:]
         key.unlink(missing_ok=True)
+        (PKI / "swarm-unlock-previous.key").unlink(missing_ok=True)
     autolock = "{{.Swarm.Cluster.Spec.EncryptionConfig.AutoLockManagers}}"
     assert on_host("node1", "docker", "info", "--format", autolock).stdout.strip() == "false"
     wait_for(lambda: len([t for t in service_tasks("e2e_probe")
