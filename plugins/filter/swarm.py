@@ -19,10 +19,10 @@ description:
     have, and looks for the stale entries a rebuilt host left under its hostname. It returns
     the names of what differs (C(labels), C(availability), C(stale entries)); an empty list
     means the node update would change nothing.
-  - C(swarm_restart_batches) orders the swarm nodes whose engines restart (C([{host, manager,
-    managers}]), as docker_daemon learns them) into batches of at most the given size:
-    workers first, then managers, no more of them at once than leaves a majority of the
-    swarm's C(managers) up (one at a time with three).
+  - C(swarm_restart_batches) orders the swarm nodes whose engines restart (a list of
+    C(host), C(manager) and C(managers), as docker_daemon learns them) into batches of at most
+    the given size, workers first, then managers, no more of them at once than leaves a
+    majority of the swarm's C(managers) up (one at a time with three).
   - C(swarm_whole_services) takes C(docker service ls --format '{{.Name}} {{.Replicas}}')
     lines and returns the names of the services that run all the tasks they want.
 """

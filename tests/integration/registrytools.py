@@ -102,7 +102,24 @@ def served_serial() -> int:
     return x509.load_der_x509_certificate(der).serial_number
 
 
-class PullLoops:
+class _HostLoops:
+    """Loops a test starts inside the lab hosts, each writing into ``self.dir`` there; leaving
+    the block asks them to stop and waits until each says it is done."""
+
+    hosts: list[str]
+    dir: str
+
+    def __exit__(self, *exc) -> None:
+        for host in self.hosts:
+            on_host(host, "touch", f"{self.dir}/stop", check=False)
+        deadline = time.monotonic() + 60
+        for host in self.hosts:
+            while (on_host(host, "test", "-e", f"{self.dir}/done", check=False).returncode
+                   and time.monotonic() < deadline):
+                time.sleep(0.5)
+
+
+class PullLoops(_HostLoops):
     """`docker pull` in a loop on every host, counting successes and failures.
 
     A short pause between pulls: the lab's hosts share the machine's cores with the change
@@ -133,14 +150,6 @@ class PullLoops:
             time.sleep(2)
         return self
 
-    def __exit__(self, *exc) -> None:
-        for host in self.hosts:
-            on_host(host, "touch", f"{self.dir}/stop", check=False)
-        deadline = time.monotonic() + 60
-        for host in self.hosts:
-            while (on_host(host, "test", "-e", f"{self.dir}/done", check=False).returncode
-                   and time.monotonic() < deadline):
-                time.sleep(0.5)
 
     def counts(self) -> dict[str, tuple[int, int, str]]:
         """host -> (pulls that worked, pulls that failed, first failure)."""
@@ -153,7 +162,7 @@ class PullLoops:
 
 
 
-class RequestLoops:
+class RequestLoops(_HostLoops):
     """request-loop.py on every host: HTTP requests to each target in a loop, counting
     successes and failures. Unlike PullLoops it needs no engine on the host, so it keeps
     counting while that host's engine restarts."""
@@ -179,14 +188,6 @@ class RequestLoops:
         time.sleep(2)
         return self
 
-    def __exit__(self, *exc) -> None:
-        for host in self.hosts:
-            on_host(host, "touch", f"{self.dir}/stop", check=False)
-        deadline = time.monotonic() + 30
-        for host in self.hosts:
-            while (on_host(host, "test", "-e", f"{self.dir}/done", check=False).returncode
-                   and time.monotonic() < deadline):
-                time.sleep(0.5)
 
     def counts(self) -> dict[tuple[str, str], tuple[int, list[str]]]:
         """(host, target) -> (requests that worked, the failures with their reasons)."""
