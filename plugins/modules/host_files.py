@@ -29,9 +29,11 @@ options:
       group: {description: Group name or numeric ID., type: str, default: root}
       recurse:
         description:
-          - Also give everything under the directory its owner and group (modes are left
-            alone), as a containerised service that runs as that user needs for data an
-            earlier root process wrote. Symlinks are not followed.
+          - When the directory itself has another owner or group, also give everything under
+            it the new ones (modes are left alone), as a containerised service that now runs
+            as that user needs for the data an earlier root process wrote. A hand-over done
+            once; while the directory has the wanted owner, what is under it is not walked.
+            Symlinks are not followed.
         type: bool
         default: false
   files:
@@ -201,8 +203,12 @@ class HostFiles:
     def directory(self, item):
         path = item["path"]
         if os.path.isdir(path):
+            before = os.lstat(path)
+            owner_was = (before.st_uid, before.st_gid)
             fixed = self._metadata(path, item, show=True)
-            if item.get("recurse"):
+            # A hand-over, once: what runs as the new owner writes as it from then on, and a
+            # walk of every blob on each run (shared storage, too) would cost the most.
+            if item.get("recurse") and owner_was != self._ids(item):
                 fixed = self._owner_below(path, item) or fixed
             if fixed:
                 self.changed_paths.append(path)

@@ -269,4 +269,7 @@ def test_recurse_gives_what_a_root_process_wrote_to_a_numeric_owner(tmp_path):
     # The link itself changed hands, not what it points to.
     assert Path("/etc/passwd").stat().st_uid == 0
 
+    # Handed over once: a directory already the owner's is not walked again.
+    os.lchown(data / "docker/registry/v2/blob", 0, 0)
     assert run_module("host_files", args, tmp_path)["changed"] is False
+    assert (data / "docker/registry/v2/blob").stat().st_uid == 0
