@@ -200,6 +200,14 @@ def test_registry_through_traefik_as_a_swarm_service(converged, hosts):
         labels = on_host("node1", "docker", "node", "inspect", "node1", "-f",
                          "{{json .Spec.Labels}}").stdout
         assert json.loads(labels)["dockhand.proxy"] == "true"
+        # Confined as far as its docker.sock allows: root, with nothing but port binding.
+        task = on_host("node1", "docker", "ps", "-q", "--filter", "name=proxy_traefik").stdout
+        inspected = json.loads(on_host("node1", "docker", "inspect", *task.split()).stdout)[0]
+        host_config = inspected["HostConfig"]
+        assert (host_config["ReadonlyRootfs"], host_config["CapDrop"], host_config["CapAdd"]) == (
+            True, ["ALL"], ["CAP_NET_BIND_SERVICE"]), host_config
+        assert host_config["Memory"] and host_config["NanoCpus"] and host_config["PidsLimit"]
+        assert inspected["State"]["Health"]["Status"] in ("starting", "healthy")
         for unit in ("nginx", "traefik"):
             assert on_host("node1", "systemctl", "is-active", unit,
                            check=False).stdout.strip() != "active"
