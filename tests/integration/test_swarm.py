@@ -485,6 +485,9 @@ def test_a_restart_change_rolls_one_node_at_a_time_with_no_failed_request(swarm,
                                   json.dumps({"docker_engine_hardening_options": profile}))
         assert rolled.rc == 0, rolled.output[-4000:]
         counts = loops.counts()
+        # Shown with -s: the figures a change to the roll is compared by.
+        print(f"requests during the roll (ok, failed) per host and target: "
+              f"{ {key: (ok, len(fails)) for key, (ok, fails) in counts.items()} }")
         assert all(ok > 10 for ok, _ in counts.values()), counts
         assert not {key: fails for key, (_, fails) in counts.items() if fails}, counts
         # One restart per engine, none while another was down: workers first, then managers.
