@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -266,6 +267,24 @@ def down(images: bool) -> int:
     return 0
 
 
+def data_tier(node: Node, member: dict[str, list[str]]) -> str:
+    """The node's part in GitLab's data tier: whether its etcd member answers healthy and its
+    PostgreSQL member's role (Leader, Sync Standby, Replica) as Patroni lists it."""
+    parts = []
+    if node.name in member.get("etcd", []):
+        health = inside(node, "dockhand-etcdctl", "--command-timeout=3s", "endpoint", "health")
+        parts.append("etcd " + ("healthy" if "is healthy" in health else "down"))
+    if node.name in member.get("postgresql", []):
+        listed = inside(node, "patronictl", "-c", "/etc/patroni/config.yml", "list", "-f", "json")
+        try:
+            role = next((m["Role"] for m in json.loads(listed) if m["Member"] == node.name),
+                        "not listed")
+        except ValueError:
+            role = "down"
+        parts.append(f"pg {role}")
+    return ", ".join(parts) or "-"
+
+
 def status() -> int:
     found = lab_nodes()
     if not found:
@@ -279,18 +298,20 @@ def status() -> int:
         roles = ",".join(g for g, hosts in member.items()
                          if node.name in hosts and g != "docker_hosts")
         if state != "running":
-            return [node.name, node.ip, state, "-", "-", "-", roles]
+            return [node.name, node.ip, state, "-", "-", "-", "-", roles]
         systemd = inside(node, "systemctl", "is-system-running")
         engine = inside(node, "systemctl", "is-active", "docker")
         if engine == "active":
             fmt = "{{.ServerVersion}} {{.Containers}}"
             version, containers = inside(node, "docker", "info", "--format", fmt).split()[:2]
             engine = f"{version}, {containers} containers"
-        return [node.name, node.ip, state, systemd, "yes" if ssh_ok(node) else "no", engine, roles]
+        return [node.name, node.ip, state, systemd, "yes" if ssh_ok(node) else "no", engine,
+                data_tier(node, member), roles]
 
     with ThreadPoolExecutor(max_workers=len(found)) as pool:
         rows = list(pool.map(probe, found))
-    table(["NODE", "IP", "CONTAINER", "SYSTEMD", "SSHD", "DOCKER ENGINE", "GROUPS"], rows)
+    table(["NODE", "IP", "CONTAINER", "SYSTEMD", "SSHD", "DOCKER ENGINE", "DATA TIER", "GROUPS"],
+          rows)
     return 0 if all(r[2] == "running" and r[4] == "yes" for r in rows) else 1
 
 

@@ -139,7 +139,8 @@ def nodes(count: int) -> list[Node]:
 def groups(count: int) -> dict[str, list[str]]:
     """Inventory groups for a lab of `count` nodes, in the order hosts.yml lists them. From 5
     nodes on, the fifth runs Podman instead of Docker; from 4, the first three also carry a
-    GlusterFS volume that the registry on the second and third shares."""
+    GlusterFS volume that the registry on the second and third shares, and GitLab's data
+    tier (etcd, PostgreSQL)."""
     names = [n.name for n in nodes(count)]
     podman = names[4:5]
     docker = [n for n in names if n not in podman]
@@ -154,4 +155,6 @@ def groups(count: int) -> dict[str, list[str]]:
         "podman_hosts": podman,
         "glusterfs": docker[:3] if len(docker) >= 4 else [],
         "registry_ha": docker[1:3] if len(docker) >= 4 else [],
+        "etcd": docker[:3] if len(docker) >= 4 else [],
+        "postgresql": docker[:3] if len(docker) >= 4 else [],
     }

@@ -27,6 +27,7 @@ import json
 WATCHED_FILES = (
     "/etc/docker", "/etc/containers", "/etc/dockhand", "/etc/nginx", "/etc/traefik",
     "/etc/gitlab", "/etc/gitlab-runner", "/etc/systemd/system", "/etc/fstab", "/etc/hosts",
+    "/etc/patroni", "/etc/haproxy", "/etc/postgresql-common",
     "/srv/gitlab/config", "/srv/gitlab/runner",
     "/etc/subuid", "/etc/subgid", "/etc/apt/sources.list.d", "/etc/apt/keyrings",
     "/etc/yum.repos.d", "/etc/pki/ca-trust/source/anchors",
@@ -46,7 +47,8 @@ WATCHED_FILES = (
 STATE_FILE = "site-record.json"
 
 # Units watched besides those whose unit files live in /etc/systemd/system.
-WATCHED_UNITS = ("docker.service", "containerd.service", "nginx.service", "glusterd.service")
+WATCHED_UNITS = ("docker.service", "containerd.service", "nginx.service", "glusterd.service",
+                 "etcd.service", "patroni.service", "haproxy.service")
 
 # The fact's program (and the module's: it takes the baseline with the same code). Reads
 # only.

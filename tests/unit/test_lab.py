@@ -164,6 +164,8 @@ def test_inventory_groups(
         "podman_hosts",
         "glusterfs",
         "registry_ha",
+        "etcd",
+        "postgresql",
         "lab",
     ]
     # Every node, so that group_vars/lab.yml (the lab's changes) applies to each.
@@ -178,6 +180,9 @@ def test_inventory_groups(
         if podman else {})
     assert members("glusterfs") == gluster
     assert members("registry_ha") == gluster[1:]
+    # The data tier runs on the GlusterFS hosts: three, an odd number for etcd's quorum.
+    assert members("etcd") == gluster
+    assert members("postgresql") == gluster
     assert members("swarm_managers") == managers
     assert members("swarm_workers") == workers
     assert members("registry") == members("proxy") == ["node1"]

@@ -1,0 +1,56 @@
+#!/bin/sh
+# Start (bootstrap, start) or restart one etcd member, then wait until it answers healthy,
+# which takes a quorum. If it does not within TIMEOUT seconds: a bootstrap leaves no
+# half-made member behind, and a change puts back the files it replaced (BACKUPS: space
+# separated "file=backup" pairs) and starts the member with them. Either way it fails with
+# what etcd's journal said.
+set -u
+action=$1
+boot=/run/dockhand-etcd-bootstrap.env
+since=$(date '+%Y-%m-%d %H:%M:%S')
+
+healthy() {
+  deadline=$(( $(date +%s) + TIMEOUT ))
+  until dockhand-etcdctl --command-timeout=3s endpoint health >/dev/null 2>&1; do
+    [ "$(date +%s)" -ge "$deadline" ] && return 1
+    sleep 1
+  done
+}
+
+systemctl daemon-reload
+systemctl reset-failed etcd.service 2>/dev/null
+case $action in
+  bootstrap)
+    printf 'ETCD_INITIAL_CLUSTER_STATE=new\n' > "$boot"
+    systemctl start --no-block etcd.service ;;
+  start) systemctl start --no-block etcd.service ;;
+  restart) systemctl restart --no-block etcd.service ;;
+  *) echo "unknown action $action" >&2; exit 2 ;;
+esac
+# A restart's old process may still answer for a moment.
+[ "$action" = restart ] && sleep 1
+if healthy; then
+  rm -f "$boot"
+  exit 0
+fi
+
+reason=$(journalctl -u etcd.service --since "$since" -o cat --no-pager 2>/dev/null \
+  | grep -iE 'error|fatal|panic|refus|mismatch' | tail -n 4 | tr '\n' ' ')
+rm -f "$boot"
+restored=""
+for pair in ${BACKUPS:-}; do
+  cp -p "${pair#*=}" "${pair%%=*}" && restored="$restored ${pair%%=*}"
+done
+if [ "$action" = bootstrap ]; then
+  systemctl stop etcd.service
+  rm -rf "$DATA/member"
+  echo "etcd did not form the new cluster within ${TIMEOUT}s (every member must start at once; this one is stopped and left empty for the next run). etcd said: ${reason:-nothing}" >&2
+elif [ -n "$restored" ]; then
+  systemctl daemon-reload
+  systemctl restart --no-block etcd.service
+  if healthy; then state="it answers again with them"; else state="it does not answer with them either"; fi
+  echo "etcd did not answer within ${TIMEOUT}s after the change; put back${restored} and restarted it: ${state}. etcd said: ${reason:-nothing}" >&2
+else
+  echo "etcd did not answer within ${TIMEOUT}s after its ${action}. etcd said: ${reason:-nothing}" >&2
+fi
+exit 1

@@ -1,0 +1,245 @@
+"""GitLab's data tier (playbooks/data.yml, part of site.yml): etcd on node1-3 over TLS with
+client certificates, and PostgreSQL with automatic failover (Patroni, its leader lock in
+that etcd) behind HAProxy on each of them, every connection TLS.
+
+The drills stop a member's host the way a server goes down (its lab container stops, its
+services shut down in order) while a writer on the controller commits through the endpoint,
+and count what the clients saw."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import ssl
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import psycopg2
+import pytest
+from labtools import PKI, ROOT, changed_by_hand, on_host, run_playbook
+
+pytestmark = pytest.mark.lab
+
+MEMBERS = ["node1", "node2", "node3"]
+ADDRESS = {f"node{i}": f"172.29.77.{10 + i}" for i in range(1, 4)}
+DATA = ROOT / "playbooks" / "data.yml"
+SWITCHOVER = ROOT / "playbooks" / "postgresql_switchover.yml"
+CA = PKI / "data-ca.crt"
+
+
+def etcdctl(host: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return on_host(host, "dockhand-etcdctl", *args, check=check)
+
+
+def patroni(host: str = "node1") -> list[dict]:
+    members = on_host(host, "patronictl", "-c", "/etc/patroni/config.yml", "list", "-f", "json")
+    return json.loads(members.stdout)
+
+
+def leader(host: str = "node1") -> str:
+    return next(m["Member"] for m in patroni(host) if m["Role"] == "Leader")
+
+
+def streaming(host: str) -> dict[str, str]:
+    """Replica -> its sync_state ('sync', 'async'), for each one streaming from `host` (the
+    leader): Patroni 3.0 lists a replica as running before it streams."""
+    rows = on_host(host, "runuser", "-u", "postgres", "--", "psql", "-XAt", "-F", " ", "-c",
+                   "SELECT application_name, sync_state FROM pg_stat_replication"
+                   " WHERE state = 'streaming'").stdout.split("\n")
+    return dict(row.split() for row in rows if row.strip())
+
+
+def endpoint(**extra: str) -> str:
+    """libpq's connection string to the endpoint: every member's HAProxy, the first that
+    answers, to the leader only, verifying the server's name against the data tier's CA."""
+    password = (PKI / "postgresql-gitlab.password").read_text().strip()
+    fields = {
+        "host": ",".join(ADDRESS[m] for m in MEMBERS), "port": ",".join(["5433"] * 3),
+        "dbname": "gitlabhq_production", "user": "gitlab", "password": password,
+        "sslmode": "verify-full", "sslrootcert": str(CA), "connect_timeout": "2",
+        "target_session_attrs": "read-write", **extra,
+    }
+    return " ".join(f"{key}={value}" for key, value in fields.items())
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"not within {timeout:.0f} s: {what}"
+        time.sleep(1)
+
+
+class Writer(threading.Thread):
+    """Commits one numbered row at a time through the endpoint, reconnecting after any
+    error, and keeps the numbers whose commit was acknowledged and when."""
+
+    def __init__(self, table: str):
+        super().__init__(daemon=True)
+        self.table, self.acked, self.failed = table, [], 0
+        self.stop = threading.Event()
+        with psycopg2.connect(endpoint()) as conn, conn.cursor() as cur:
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {table} (n integer PRIMARY KEY)")
+
+    def run(self) -> None:
+        n, conn = 0, None
+        while not self.stop.is_set():
+            try:
+                if conn is None:
+                    conn = psycopg2.connect(endpoint())
+                n += 1
+                with conn.cursor() as cur:
+                    cur.execute(f"INSERT INTO {self.table} VALUES (%s)", (n,))
+                conn.commit()
+                self.acked.append((n, time.monotonic()))
+            except psycopg2.Error:
+                self.failed += 1
+                if conn is not None:
+                    conn.close()
+                conn = None
+                time.sleep(0.2)
+            time.sleep(0.02)
+        if conn is not None:
+            conn.close()
+
+    def longest_gap(self) -> float:
+        times = [at for _, at in self.acked]
+        return max(b - a for a, b in itertools.pairwise(times))
+
+    def __enter__(self) -> Writer:
+        self.start()
+        time.sleep(3)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.join(30)
+
+
+def stop_host(host: str) -> None:
+    subprocess.run(["docker", "stop", "-t", "60", f"dockhand-lab-{host}"], check=True,
+                   capture_output=True, timeout=120)
+    changed_by_hand()
+
+
+def start_host(host: str) -> None:
+    subprocess.run(["docker", "start", f"dockhand-lab-{host}"], check=True,
+                   capture_output=True, timeout=120)
+    wait_until(lambda: on_host(host, "systemctl", "is-system-running", "--wait",
+                               check=False).returncode in (0, 1), 120, f"{host} boots")
+
+
+def test_etcd_is_three_healthy_members_that_refuse_clients_without_a_certificate(converged):
+    health = json.loads(etcdctl("node1", "endpoint", "health", "--cluster", "-w", "json").stdout)
+    assert sorted(h["endpoint"] for h in health if h["health"]) == [
+        f"https://{ADDRESS[m]}:2379" for m in MEMBERS]
+    members = json.loads(etcdctl("node1", "member", "list", "-w", "json").stdout)["members"]
+    assert sorted(m["name"] for m in members) == MEMBERS
+    # The server is verified against the data tier's CA; without a client certificate the
+    # handshake is refused, and nothing answers in plaintext.
+    context = ssl.create_default_context(cafile=str(CA))
+    with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
+        urllib.request.urlopen(f"https://{ADDRESS['node2']}:2379/health", context=context,
+                               timeout=5).read()
+    context.load_cert_chain(PKI / "etcd-admin.crt", PKI / "etcd-admin.key")
+    with urllib.request.urlopen(f"https://{ADDRESS['node2']}:2379/health", context=context,
+                                timeout=5) as answer:
+        assert json.load(answer)["health"] == "true"
+    with pytest.raises((urllib.error.URLError, ConnectionError)):
+        urllib.request.urlopen(f"http://{ADDRESS['node2']}:2379/health", timeout=5).read()
+
+
+def test_patroni_has_a_leader_and_two_streaming_replicas_one_synchronous(converged):
+    members = patroni()
+    assert sorted(m["Member"] for m in members) == MEMBERS
+    assert sorted(m["Role"] for m in members) == ["Leader", "Replica", "Sync Standby"], members
+    assert all(m["State"] in ("running", "streaming") for m in members), members
+    replicas = streaming(leader())
+    assert sorted(replicas.values()) == ["async", "sync"], replicas
+    config = on_host("node1", "patronictl", "-c", "/etc/patroni/config.yml", "show-config").stdout
+    assert "synchronous_mode: true" in config
+
+
+def test_the_endpoint_reaches_the_leader_with_verify_full_and_refuses_plaintext(converged):
+    with psycopg2.connect(endpoint()) as conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_is_in_recovery(), ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        assert cur.fetchone() == (False, True)
+    with pytest.raises(psycopg2.OperationalError, match="no encryption"):
+        psycopg2.connect(endpoint(sslmode="disable", target_session_attrs="any")).close()
+    # From the GitLab host, with Debian's psql, as GitLab itself will connect.
+    password = (PKI / "postgresql-gitlab.password").read_text().strip()
+    answer = on_host("node2", "env", f"PGPASSWORD={password}", "psql", "-XAt", "-c", "select 1",
+                     f"host={ADDRESS['node1']} port=5433 dbname=gitlabhq_production user=gitlab"
+                     " sslmode=verify-full sslrootcert=/etc/patroni/tls/ca.crt")
+    assert answer.stdout.strip() == "1"
+
+
+def test_losing_the_leaders_host_loses_no_acknowledged_commit(converged):
+    old = leader()
+    survivor = next(m for m in MEMBERS if m != old)
+    stopped = False
+    try:
+        with Writer("drill_failover") as writer:
+            stop_host(old)
+            stopped = True
+            at = time.monotonic()
+            wait_until(lambda: writer.acked and writer.acked[-1][1] > at + 3, 60,
+                       "commits go on through the endpoint after the leader's host stopped")
+        gap = writer.longest_gap()
+        new = leader(survivor)
+        with psycopg2.connect(endpoint()) as conn, conn.cursor() as cur:
+            cur.execute("SELECT n FROM drill_failover")
+            stored = {row[0] for row in cur.fetchall()}
+        lost = [n for n, _ in writer.acked if n not in stored]
+        print(f"failover {old} -> {new}: {len(writer.acked)} commits acknowledged, "
+              f"{writer.failed} failed attempts, longest gap {gap:.1f} s, lost {len(lost)}")
+        assert new != old
+        assert lost == []
+        assert gap <= 15, f"no commit for {gap:.1f} s"
+    finally:
+        if stopped:
+            start_host(old)
+    # The old leader comes back as a replica of the new one (pg_rewind), by itself.
+    wait_until(lambda: old in streaming(leader(survivor)), 120, f"{old} streams again")
+    run = run_playbook(playbook=DATA)
+    assert run.rc == 0, run.output[-3000:]
+    assert run.total("changed") == 0, run.output[-3000:]
+
+
+def test_a_planned_switchover_moves_the_leader_with_a_short_write_gap(converged):
+    old = leader()
+    # In synchronous mode the synchronous standby takes over: it has every acknowledged commit.
+    target = next(m["Member"] for m in patroni() if m["Role"] == "Sync Standby")
+    with Writer("drill_switchover") as writer:
+        run = run_playbook("-e", f"postgresql_ha_switchover_to={target}", playbook=SWITCHOVER)
+        time.sleep(3)
+    assert run.rc == 0, run.output[-3000:]
+    assert leader() == target
+    gap = writer.longest_gap()
+    print(f"switchover {old} -> {target}: {len(writer.acked)} commits, longest gap {gap:.1f} s")
+    assert gap <= 15
+    wait_until(lambda: len(streaming(target)) == 2, 60, "both replicas stream from the new leader")
+
+
+def test_a_member_without_its_data_is_replaced_in_etcd_by_the_next_run(converged):
+    """A rebuilt host keeps its name and address but not its data: the next run removes its
+    old entry and adds it again. Its etcd data is wiped the way a rebuild leaves it."""
+    before = {m["name"]: m["ID"] for m in json.loads(
+        etcdctl("node1", "member", "list", "-w", "json").stdout)["members"]}
+    on_host("node3", "sh", "-c", "systemctl stop etcd && rm -rf /var/lib/etcd/dockhand/member")
+    changed_by_hand(DATA)
+    # One member down: the cluster keeps its quorum, and Patroni its leader.
+    assert json.loads(etcdctl("node1", "endpoint", "health", "-w", "json").stdout)[0]["health"]
+    assert leader() in MEMBERS
+    run = run_playbook(playbook=DATA)
+    assert run.rc == 0, run.output[-3000:]
+    after = {m["name"]: m["ID"] for m in json.loads(
+        etcdctl("node1", "member", "list", "-w", "json").stdout)["members"]}
+    assert sorted(after) == MEMBERS
+    assert after["node3"] != before["node3"] and after["node1"] == before["node1"]
+    health = json.loads(etcdctl("node1", "endpoint", "health", "--cluster", "-w", "json").stdout)
+    assert all(h["health"] for h in health) and len(health) == 3
+    again = run_playbook(playbook=DATA)
+    assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
