@@ -211,7 +211,7 @@ def lab_vault() -> dict:
 def run_secrets() -> dict[str, str]:
     """Every secret a run handles, by a name that may be printed."""
     found = {f"pki/{p.name}": p.read_text().strip()
-             for p in [*PKI.glob("registry-*.password"), PKI / "registry-http-secret"]}
+             for p in [*PKI.glob("*.password"), PKI / "registry-http-secret"]}
     for name, value in lab_vault().items():
         if isinstance(value, str) and value:
             found[f"vault/{name}"] = value

@@ -1,8 +1,9 @@
 """Make PostgreSQL users and databases on the leader, changing only what differs.
 
-ACCOUNTS (JSON): [{kind: user, name, password} | {kind: database, name, owner}]. A user whose
-password already logs in is left alone, so that an unchanged user costs no ALTER. Prints
-"changed <kind> <name>" for each change. Run as root on the leader; psql runs as postgres.
+Standard input (JSON): [{kind: user, name, password} | {kind: database, name, owner}]; the
+argument: PostgreSQL's port. A user whose password already logs in is left alone, so that an
+unchanged user costs no ALTER. Prints "changed <kind> <name>" for each change. Run as root on
+the leader; psql runs as postgres.
 """
 
 import json
@@ -10,7 +11,7 @@ import os
 import subprocess
 import sys
 
-PORT = os.environ["PORT"]
+PORT = sys.argv[1]
 
 
 def psql(sql: str, **variables: str) -> str:
@@ -32,7 +33,7 @@ def logs_in(name: str, password: str) -> bool:
     return done.returncode == 0
 
 
-for account in json.loads(os.environ["ACCOUNTS"]):
+for account in json.load(sys.stdin):
     name = account["name"]
     if account["kind"] == "user":
         if logs_in(name, account["password"]):
