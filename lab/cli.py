@@ -272,8 +272,9 @@ def data_tier(node: Node, member: dict[str, list[str]]) -> str:
     PostgreSQL member's role (Leader, Sync Standby, Replica) as Patroni lists it."""
     parts = []
     if node.name in member.get("etcd", []):
-        health = inside(node, "dockhand-etcdctl", "--command-timeout=3s", "endpoint", "health")
-        parts.append("etcd " + ("healthy" if "is healthy" in health else "down"))
+        health = inside(node, "dockhand-etcdctl", "--command-timeout=3s", "endpoint", "health",
+                        "-w", "json")
+        parts.append("etcd " + ("healthy" if '"health":true' in health else "down"))
     if node.name in member.get("postgresql", []):
         listed = inside(node, "patronictl", "-c", "/etc/patroni/config.yml", "list", "-f", "json")
         try:

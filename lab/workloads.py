@@ -21,6 +21,7 @@ from .runner import docker, elapsed, exists, log
 WORKLOADS = {
     "registry": f"{cfg.WORKLOAD_PREFIX}registry:2.8.2",
     "probe": f"{cfg.WORKLOAD_PREFIX}probe:1",
+    "gitlab": f"{cfg.WORKLOAD_PREFIX}gitlab-stand-in:1",
 }
 
 

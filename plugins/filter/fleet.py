@@ -33,12 +33,21 @@ description:
     C(password_file), the file in the PKI directory where its generated password is kept.
   - C(registry_password_file) is the file name, in the PKI directory, of a registry user's
     generated password, for M(dockhand.docker.pki_random#lookup).
+  - C(member_addresses) lists where each of the given hosts is reached on a cluster's own
+    network, for the data tier's roles: the host variable named by its second argument (such
+    as C(etcd_member_address)), else the address of the host's default route from its facts,
+    else its C(ansible_host), else its inventory name.
+  - C(fleet_postgresql) is the data tier's PostgreSQL endpoint as a client reaches it. C(host)
+    lists the address of every C(postgresql) host (libpq tries them in turn, and each one's
+    HAProxy forwards to the leader), and C(port) is their C(postgresql_ha_endpoint_port). It
+    is empty without such hosts.
   - Each reads what the inventory sets for those hosts. A role default that the inventory does
     not override has the same value here.
 """
 
 # The role defaults of the values read here, for hosts whose inventory leaves them unset.
 REGISTRY_PORT = 5000
+POSTGRESQL_ENDPOINT_PORT = 5433
 GITLAB_HTTP_PORT = 8929
 HTTPS_PORT = 443
 
@@ -191,8 +200,33 @@ def fleet_registry_logins(groups, hostvars):
     return logins
 
 
+def member_addresses(members, hostvars, var_name):
+    hostvars = _once(hostvars)
+    addresses = []
+    for host in members:
+        given = _var(hostvars, host, var_name)
+        if given:
+            addresses.append(str(given))
+            continue
+        facts = _var(hostvars, host, "ansible_facts") or {}
+        route = (facts.get("default_ipv4") or {}).get("address")
+        addresses.append(str(route) if route else _address(hostvars, host))
+    return addresses
+
+
+def fleet_postgresql(groups, hostvars):
+    hostvars = _once(hostvars)
+    members = _members(groups, "postgresql")
+    if not members:
+        return {}
+    return {"host": ",".join(member_addresses(members, hostvars, "postgresql_ha_address")),
+            "port": int(_var(hostvars, members[0], "postgresql_ha_endpoint_port",
+                             POSTGRESQL_ENDPOINT_PORT))}
+
+
 class FilterModule:
     def filters(self):
         return {"fleet_sites": fleet_sites, "fleet_registries": fleet_registries,
                 "fleet_registry_logins": fleet_registry_logins,
-                "registry_password_file": password_file}
+                "registry_password_file": password_file, "member_addresses": member_addresses,
+                "fleet_postgresql": fleet_postgresql}

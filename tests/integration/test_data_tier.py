@@ -19,7 +19,8 @@ import urllib.request
 
 import psycopg2
 import pytest
-from labtools import PKI, ROOT, changed_by_hand, on_host, run_playbook
+from labtools import PKI, ROOT, changed_by_hand, lab_vault, on_host, run_playbook
+from registrytools import RequestLoops
 
 pytestmark = pytest.mark.lab
 
@@ -28,6 +29,10 @@ ADDRESS = {f"node{i}": f"172.29.77.{10 + i}" for i in range(1, 4)}
 DATA = ROOT / "playbooks" / "data.yml"
 SWITCHOVER = ROOT / "playbooks" / "postgresql_switchover.yml"
 CA = PKI / "data-ca.crt"
+# GitLab's stand-in behind the front door (node1), on node2: each request commits a row.
+GITLAB = "gitlab.dockhand.test"
+FRONT_DOOR_TARGET = {"name": "gitlab", "urls": [f"https://{GITLAB}/"],
+                     "cafile": f"/etc/docker/certs.d/{GITLAB}/ca.crt"}
 
 
 def etcdctl(host: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -55,7 +60,7 @@ def streaming(host: str) -> dict[str, str]:
 def endpoint(**extra: str) -> str:
     """libpq's connection string to the endpoint: every member's HAProxy, the first that
     answers, to the leader only, verifying the server's name against the data tier's CA."""
-    password = (PKI / "postgresql-gitlab.password").read_text().strip()
+    password = lab_vault()["vault_gitlab_postgresql_password"]
     fields = {
         "host": ",".join(ADDRESS[m] for m in MEMBERS), "port": ",".join(["5433"] * 3),
         "dbname": "gitlabhq_production", "user": "gitlab", "password": password,
@@ -81,7 +86,8 @@ class Writer(threading.Thread):
         self.table, self.acked, self.failed = table, [], 0
         self.stop = threading.Event()
         with psycopg2.connect(endpoint()) as conn, conn.cursor() as cur:
-            cur.execute(f"CREATE TABLE IF NOT EXISTS {table} (n integer PRIMARY KEY)")
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+            cur.execute(f"CREATE TABLE {table} (n integer PRIMARY KEY)")
 
     def run(self) -> None:
         n, conn = 0, None
@@ -169,7 +175,7 @@ def test_the_endpoint_reaches_the_leader_with_verify_full_and_refuses_plaintext(
     with pytest.raises(psycopg2.OperationalError, match="no encryption"):
         psycopg2.connect(endpoint(sslmode="disable", target_session_attrs="any")).close()
     # From the GitLab host, with Debian's psql, as GitLab itself will connect.
-    password = (PKI / "postgresql-gitlab.password").read_text().strip()
+    password = lab_vault()["vault_gitlab_postgresql_password"]
     answer = on_host("node2", "env", f"PGPASSWORD={password}", "psql", "-XAt", "-c", "select 1",
                      f"host={ADDRESS['node1']} port=5433 dbname=gitlabhq_production user=gitlab"
                      " sslmode=verify-full sslrootcert=/etc/patroni/tls/ca.crt")
@@ -179,9 +185,13 @@ def test_the_endpoint_reaches_the_leader_with_verify_full_and_refuses_plaintext(
 def test_losing_the_leaders_host_loses_no_acknowledged_commit(converged):
     old = leader()
     survivor = next(m for m in MEMBERS if m != old)
+    # GitLab's requests through the front door count too, unless the stopped host carries
+    # the front door (node1) or GitLab (node2) itself.
+    clients = [] if old in ("node1", "node2") else ["node4"]
     stopped = False
     try:
-        with Writer("drill_failover") as writer:
+        with Writer("drill_failover") as writer, RequestLoops(
+                clients, [FRONT_DOOR_TARGET], name="gitlab-failover") as gitlab:
             stop_host(old)
             stopped = True
             at = time.monotonic()
@@ -193,11 +203,16 @@ def test_losing_the_leaders_host_loses_no_acknowledged_commit(converged):
             cur.execute("SELECT n FROM drill_failover")
             stored = {row[0] for row in cur.fetchall()}
         lost = [n for n, _ in writer.acked if n not in stored]
+        requests = gitlab.counts()
         print(f"failover {old} -> {new}: {len(writer.acked)} commits acknowledged, "
-              f"{writer.failed} failed attempts, longest gap {gap:.1f} s, lost {len(lost)}")
+              f"{writer.failed} failed attempts, longest gap {gap:.1f} s, lost {len(lost)}; "
+              "GitLab through the front door: "
+              + (", ".join(f"{ok} ok, {len(fail)} failed" for ok, fail in requests.values())
+                 or f"not measured ({old} carries it)"))
         assert new != old
         assert lost == []
         assert gap <= 15, f"no commit for {gap:.1f} s"
+        assert all(ok > 0 for ok, _ in requests.values()), requests
     finally:
         if stopped:
             start_host(old)
@@ -212,14 +227,18 @@ def test_a_planned_switchover_moves_the_leader_with_a_short_write_gap(converged)
     old = leader()
     # In synchronous mode the synchronous standby takes over: it has every acknowledged commit.
     target = next(m["Member"] for m in patroni() if m["Role"] == "Sync Standby")
-    with Writer("drill_switchover") as writer:
+    with Writer("drill_switchover") as writer, RequestLoops(
+            ["node4"], [FRONT_DOOR_TARGET], name="gitlab-switchover") as gitlab:
         run = run_playbook("-e", f"postgresql_ha_switchover_to={target}", playbook=SWITCHOVER)
         time.sleep(3)
     assert run.rc == 0, run.output[-3000:]
     assert leader() == target
     gap = writer.longest_gap()
-    print(f"switchover {old} -> {target}: {len(writer.acked)} commits, longest gap {gap:.1f} s")
+    (ok, failed), = gitlab.counts().values()
+    print(f"switchover {old} -> {target}: {len(writer.acked)} commits, longest gap {gap:.1f} s; "
+          f"GitLab through the front door: {ok} ok, {len(failed)} failed")
     assert gap <= 15
+    assert ok > 0, failed
     wait_until(lambda: len(streaming(target)) == 2, 60, "both replicas stream from the new leader")
 
 

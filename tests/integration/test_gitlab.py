@@ -9,7 +9,7 @@ import re
 import tomllib
 
 import pytest
-from labtools import file_digest, on_host, run_playbook
+from labtools import file_digest, lab_vault, on_host, run_playbook
 from registrytools import PKI
 
 pytestmark = pytest.mark.lab
@@ -48,8 +48,21 @@ def test_gitlab_rb_says_what_the_inventory_asks(converged, hosts):
     assert rb["gitlab_rails['smtp_enable']"] == "true"
     assert rb["gitlab_rails['smtp_address']"] == "'smtp.dockhand.test'"
     assert rb["gitlab_rails['backup_path']"] == "'/var/opt/gitlab/backups'"
-    assert "postgresql['enable']" not in rb  # no external database asked for
-    assert on_host(gitlab_host(hosts), "stat", "-c", "%a", RB).stdout.strip() == "600"
+    # The data tier's PostgreSQL (the postgresql group): its endpoint on every member,
+    # verified with its CA, with the vault's password, which postgresql_ha gave GitLab's user.
+    assert rb["postgresql['enable']"] == "false"
+    assert rb["gitlab_rails['db_host']"] == "'172.29.77.11,172.29.77.12,172.29.77.13'"
+    assert rb["gitlab_rails['db_port']"] == "5433"
+    assert rb["gitlab_rails['db_username']"] == "'gitlab'"
+    assert rb["gitlab_rails['db_database']"] == "'gitlabhq_production'"
+    password = lab_vault()["vault_gitlab_postgresql_password"]
+    assert rb["gitlab_rails['db_password']"] == f"'{password}'"
+    assert rb["gitlab_rails['db_sslmode']"] == "'verify-full'"
+    assert rb["gitlab_rails['db_sslrootcert']"] == "'/etc/gitlab/trusted-certs/postgresql-ca.crt'"
+    ca = on_host(gitlab_host(hosts), "cat", "/srv/gitlab/config/trusted-certs/postgresql-ca.crt")
+    assert ca.stdout == (PKI / "data-ca.crt").read_text()
+    # It holds the database password: only the container's user reads it (the stand-in's).
+    assert on_host(gitlab_host(hosts), "stat", "-c", "%a %u", RB).stdout.split() == ["600", "65534"]
 
 
 def test_runner_config_uses_the_authentication_token_flow(converged, hosts):
@@ -92,11 +105,26 @@ def test_the_stand_in_runs_on_its_node_with_gitlabs_volumes(converged, hosts):
     assert container_labels["dockhand.gitlab.config"] == digest
 
 
-def test_gitlab_answers_through_the_front_door(converged, hosts):
+def test_gitlab_answers_through_the_front_door_and_commits_to_the_data_tier(converged, hosts):
+    """Every request through the front door commits a row to PostgreSQL through the data
+    tier's endpoint (verify-full), as GitLab would; the stand-in answers with its hostname
+    and the row's number, so each host's answer is a later row than the one before."""
+    rows = []
     for host in hosts:
         body = on_host(host, "curl", "-fsS", "--cacert",
                        f"/etc/docker/certs.d/{GITLAB}/ca.crt", f"https://{GITLAB}/").stdout
-        assert body.strip() == GITLAB  # the stand-in answers with its hostname
+        name, word, row = body.split()
+        assert (name, word) == (GITLAB, "row"), body
+        rows.append(int(row))
+    assert rows == sorted(set(rows)), rows
+    password = lab_vault()["vault_gitlab_postgresql_password"]
+    wanted = ",".join(map(str, rows))
+    stored = on_host("node1", "env", f"PGPASSWORD={password}", "psql", "-XAt", "-c",
+                     f"SELECT count(*) FROM stand_in_requests WHERE n IN ({wanted})",
+                     "host=127.0.0.1 port=5433 dbname=gitlabhq_production user=gitlab"
+                     " sslmode=verify-full sslrootcert=/etc/patroni/tls/ca.crt"
+                     " target_session_attrs=read-write")
+    assert int(stored.stdout) == len(rows)
 
 
 def test_a_registration_token_is_refused_before_any_change(converged, hosts):
