@@ -34,9 +34,9 @@ description:
   - C(registry_password_file) is the file name, in the PKI directory, of a registry user's
     generated password, for M(dockhand.docker.pki_random#lookup).
   - C(member_addresses) lists where each of the given hosts is reached on a cluster's own
-    network, for the data tier's roles: the host variable named by its second argument (such
-    as C(etcd_member_address)), else the address of the host's default route from its facts,
-    else its C(ansible_host), else its inventory name.
+    network, for the data tier's roles. That is the host variable named by its second argument
+    (such as C(etcd_member_address)), else the address of the host's default route from its
+    facts, else its C(ansible_host), else its inventory name.
   - C(fleet_postgresql) is the data tier's PostgreSQL endpoint as a client reaches it. C(host)
     lists the address of every C(postgresql) host (libpq tries them in turn, and each one's
     HAProxy forwards to the leader), and C(port) is their C(postgresql_ha_endpoint_port). It

@@ -7,9 +7,11 @@ from __future__ import annotations
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.dockhand.docker.plugins.filter.fleet import (
+    fleet_postgresql,
     fleet_registries,
     fleet_registry_logins,
     fleet_sites,
+    member_addresses,
 )
 
 GROUPS = {
@@ -168,3 +170,37 @@ def test_each_host_is_read_once_per_call(fleet_filter):
     counted = CountingHostVars(hostvars(p1=podman))
     assert fleet_filter(GROUPS, counted) == fleet_filter(GROUPS, hostvars(p1=podman))
     assert counted.reads and set(counted.reads.values()) == {1}, counted.reads
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({}, ["10.0.0.1", "10.0.0.2"]),
+        # The default route's address from the facts, over ansible_host.
+        ({"d1": {"ansible_facts": {"default_ipv4": {"address": "192.168.9.1"}}}},
+         ["192.168.9.1", "10.0.0.2"]),
+        # The host variable of the cluster's own network, over both.
+        ({"d2": {"etcd_member_address": "172.16.0.2",
+                 "ansible_facts": {"default_ipv4": {"address": "192.168.9.2"}}}},
+         ["10.0.0.1", "172.16.0.2"]),
+        # Without ansible_host either: the inventory name.
+        ({"d1": {"ansible_host": None}}, ["d1", "10.0.0.2"]),
+    ],
+    ids=["ansible_host", "default-route", "host-variable", "inventory-name"],
+)
+def test_member_addresses(extra, expected):
+    hosts = hostvars(**extra)
+    for host, values in extra.items():
+        for key, value in values.items():
+            if value is None:
+                del hosts[host][key]
+    assert member_addresses(["d1", "d2"], hosts, "etcd_member_address") == expected
+
+
+def test_postgresql_endpoint_lists_every_member_on_the_endpoint_port():
+    groups = {**GROUPS, "postgresql": ["d1", "d2", "d3"]}
+    assert fleet_postgresql(groups, hostvars()) == {"host": "10.0.0.1,10.0.0.2,10.0.0.3",
+                                                    "port": 5433}
+    moved = hostvars(d1={"postgresql_ha_endpoint_port": 6000, "postgresql_ha_address": "10.9.9.1"})
+    assert fleet_postgresql(groups, moved) == {"host": "10.9.9.1,10.0.0.2,10.0.0.3", "port": 6000}
+    assert fleet_postgresql(GROUPS, hostvars()) == {}
