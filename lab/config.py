@@ -140,7 +140,7 @@ def groups(count: int) -> dict[str, list[str]]:
     """Inventory groups for a lab of `count` nodes, in the order hosts.yml lists them. From 5
     nodes on, the fifth runs Podman instead of Docker; from 4, the first three also carry a
     GlusterFS volume that the registry on the second and third shares, and GitLab's data
-    tier (etcd, PostgreSQL)."""
+    tier (etcd, PostgreSQL, Redis)."""
     names = [n.name for n in nodes(count)]
     podman = names[4:5]
     docker = [n for n in names if n not in podman]
@@ -157,4 +157,5 @@ def groups(count: int) -> dict[str, list[str]]:
         "registry_ha": docker[1:3] if len(docker) >= 4 else [],
         "etcd": docker[:3] if len(docker) >= 4 else [],
         "postgresql": docker[:3] if len(docker) >= 4 else [],
+        "redis": docker[:3] if len(docker) >= 4 else [],
     }

@@ -41,6 +41,9 @@ description:
     lists the address of every C(postgresql) host (libpq tries them in turn, and each one's
     HAProxy forwards to the leader), and C(port) is their C(postgresql_ha_endpoint_port). It
     is empty without such hosts.
+  - C(fleet_redis) is the data tier's Redis as a client finds it through its Sentinels.
+    C(sentinels) lists C({host, port}) of the Sentinel on every C(redis) host, and
+    C(master_name) is their C(redis_ha_master_name). It is empty without such hosts.
   - Each reads what the inventory sets for those hosts. A role default that the inventory does
     not override has the same value here.
 """
@@ -48,6 +51,8 @@ description:
 # The role defaults of the values read here, for hosts whose inventory leaves them unset.
 REGISTRY_PORT = 5000
 POSTGRESQL_ENDPOINT_PORT = 5433
+SENTINEL_PORT = 26379
+REDIS_MASTER_NAME = "dockhand"
 GITLAB_HTTP_PORT = 8929
 HTTPS_PORT = 443
 
@@ -224,9 +229,21 @@ def fleet_postgresql(groups, hostvars):
                              POSTGRESQL_ENDPOINT_PORT))}
 
 
+def fleet_redis(groups, hostvars):
+    hostvars = _once(hostvars)
+    members = _members(groups, "redis")
+    if not members:
+        return {}
+    port = int(_var(hostvars, members[0], "redis_ha_sentinel_port", SENTINEL_PORT))
+    return {"sentinels": [{"host": address, "port": port}
+                          for address in member_addresses(members, hostvars, "redis_ha_address")],
+            "master_name": str(_var(hostvars, members[0], "redis_ha_master_name",
+                                    REDIS_MASTER_NAME))}
+
+
 class FilterModule:
     def filters(self):
         return {"fleet_sites": fleet_sites, "fleet_registries": fleet_registries,
                 "fleet_registry_logins": fleet_registry_logins,
                 "registry_password_file": password_file, "member_addresses": member_addresses,
-                "fleet_postgresql": fleet_postgresql}
+                "fleet_postgresql": fleet_postgresql, "fleet_redis": fleet_redis}

@@ -48,7 +48,8 @@ STATE_FILE = "site-record.json"
 
 # Units watched besides those whose unit files live in /etc/systemd/system.
 WATCHED_UNITS = ("docker.service", "containerd.service", "nginx.service", "glusterd.service",
-                 "etcd.service", "patroni.service", "haproxy.service")
+                 "etcd.service", "patroni.service", "haproxy.service", "redis-server.service",
+                 "redis-sentinel.service")
 
 # The fact's program (and the module's: it takes the baseline with the same code). Reads
 # only.

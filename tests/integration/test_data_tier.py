@@ -1,6 +1,7 @@
 """GitLab's data tier (playbooks/data.yml, part of site.yml): etcd on node1-3 over TLS with
-client certificates, and PostgreSQL with automatic failover (Patroni, its leader lock in
-that etcd) behind HAProxy on each of them, every connection TLS.
+client certificates, PostgreSQL with automatic failover (Patroni, its leader lock in that
+etcd) behind HAProxy on each of them, and Redis with a Sentinel on each; every connection
+TLS.
 
 The drills stop a member's host the way a server goes down (its lab container stops, its
 services shut down in order) while a writer on the controller commits through the endpoint,
@@ -19,7 +20,9 @@ import urllib.request
 
 import psycopg2
 import pytest
+import redis
 from labtools import PKI, ROOT, changed_by_hand, lab_vault, on_host, run_playbook
+from redis.sentinel import Sentinel
 from registrytools import RequestLoops
 
 pytestmark = pytest.mark.lab
@@ -261,4 +264,115 @@ def test_a_member_without_its_data_is_replaced_in_etcd_by_the_next_run(converged
     health = json.loads(etcdctl("node1", "endpoint", "health", "--cluster", "-w", "json").stdout)
     assert all(h["health"] for h in health) and len(health) == 3
     again = run_playbook(playbook=DATA)
+    assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
+
+
+REDIS_TLS = {"ssl": True, "ssl_ca_certs": str(CA)}
+
+
+def sentinel_password() -> str:
+    return (PKI / "redis-sentinel.password").read_text().strip()
+
+
+def sentinels() -> Sentinel:
+    """Sentinel clients on every member, as GitLab's are: the primary is whichever they name."""
+    return Sentinel([(ADDRESS[m], 26379) for m in MEMBERS], socket_timeout=2,
+                    sentinel_kwargs={"password": sentinel_password(), "socket_timeout": 2,
+                                     **REDIS_TLS},
+                    password=lab_vault()["vault_gitlab_redis_password"], **REDIS_TLS)
+
+
+def primary_by_each_sentinel() -> dict[str, tuple[str, int] | None]:
+    named = {}
+    for m in MEMBERS:
+        try:
+            client = redis.Redis(host=ADDRESS[m], port=26379, password=sentinel_password(),
+                                 socket_timeout=2, **REDIS_TLS)
+            named[m] = tuple(client.sentinel_get_master_addr_by_name("dockhand") or ()) or None
+        except redis.RedisError:
+            named[m] = None
+    return named
+
+
+def test_the_sentinels_agree_on_a_primary_with_two_replicas_over_tls_only(converged):
+    named = primary_by_each_sentinel()
+    assert len(set(named.values())) == 1 and None not in named.values(), named
+    host, port = next(iter(named.values()))
+    assert host in ADDRESS.values() and port == 6379
+    replicas = sentinels().discover_slaves("dockhand")
+    assert sorted(h for h, _ in replicas) == sorted(a for a in ADDRESS.values() if a != host)
+    assert sentinels().master_for("dockhand").ping()
+    # No plaintext port answers, and TLS without the password is refused.
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis(host=host, port=6379, socket_timeout=2).ping()
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(host=host, port=6379, socket_timeout=2, **REDIS_TLS).ping()
+
+
+class RedisWriter(threading.Thread):
+    """Appends numbered items to a list on the primary the Sentinels name, one at a time,
+    and keeps the numbers Redis acknowledged and when."""
+
+    def __init__(self, key: str):
+        super().__init__(daemon=True)
+        self.key, self.acked, self.failed = key, [], 0
+        self.stop = threading.Event()
+        self.primary = sentinels().master_for("dockhand", socket_timeout=2)
+        self.primary.delete(key)
+
+    def run(self) -> None:
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            try:
+                self.primary.rpush(self.key, n)
+                self.acked.append((n, time.monotonic()))
+            except redis.RedisError:
+                self.failed += 1
+                time.sleep(0.2)
+            time.sleep(0.02)
+
+    longest_gap = Writer.longest_gap
+    __enter__ = Writer.__enter__
+    __exit__ = Writer.__exit__
+
+
+def test_losing_the_primarys_host_moves_clients_to_a_new_primary(converged):
+    old_address = next(iter(primary_by_each_sentinel().values()))[0]
+    old = next(m for m, a in ADDRESS.items() if a == old_address)
+    clients = [] if old in ("node1", "node2") else ["node4"]
+    stopped = False
+    try:
+        with RedisWriter("drill_failover") as writer, RequestLoops(
+                clients, [FRONT_DOOR_TARGET], name="gitlab-redis-failover") as gitlab:
+            stop_host(old)
+            stopped = True
+            at = time.monotonic()
+            wait_until(lambda: writer.acked and writer.acked[-1][1] > at + 3, 60,
+                       "writes go on through the Sentinels after the primary's host stopped")
+        gap = writer.longest_gap()
+        stored = {int(n) for n in writer.primary.lrange("drill_failover", 0, -1)}
+        lost = [n for n, _ in writer.acked if n not in stored]
+        new = writer.primary.connection_pool.get_master_address()[0]
+        requests = gitlab.counts()
+        print(f"redis failover {old_address} -> {new}: {len(writer.acked)} writes acknowledged, "
+              f"{writer.failed} failed attempts, longest gap {gap:.1f} s, acknowledged and "
+              f"lost {len(lost)}; GitLab through the front door: "
+              + (", ".join(f"{ok} ok, {len(fail)} failed" for ok, fail in requests.values())
+                 or f"not measured ({old} carries it)"))
+        assert new != old_address
+        assert gap <= 15, f"no write for {gap:.1f} s"
+        assert all(ok > 0 for ok, _ in requests.values()), requests
+    finally:
+        if stopped:
+            start_host(old)
+    # The old primary comes back as a replica of the new one; the next run writes the new
+    # topology to disk (without a restart), and the one after changes nothing.
+    wait_until(lambda: len(sentinels().discover_slaves("dockhand")) == 2, 120,
+               f"{old} replicates the new primary")
+    first = run_playbook("--tags", "redis_ha", playbook=DATA)
+    assert first.rc == 0, first.output[-3000:]
+    restarts = first.output.split("Restart the members whose Redis configuration")[1]
+    assert "changed:" not in restarts.split("TASK [")[0], "a new primary on disk restarted Redis"
+    again = run_playbook("--tags", "redis_ha", playbook=DATA)
     assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]

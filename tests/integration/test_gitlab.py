@@ -61,7 +61,20 @@ def test_gitlab_rb_says_what_the_inventory_asks(converged, hosts):
     assert rb["gitlab_rails['db_sslrootcert']"] == "'/etc/gitlab/trusted-certs/postgresql-ca.crt'"
     ca = on_host(gitlab_host(hosts), "cat", "/srv/gitlab/config/trusted-certs/postgresql-ca.crt")
     assert ca.stdout == (PKI / "data-ca.crt").read_text()
-    # It holds the database password: only the container's user reads it (the stand-in's).
+    # The data tier's Redis, through its Sentinels on every member, TLS with its CA.
+    assert rb["redis['enable']"] == "false"
+    assert rb["redis['master_name']"] == "'dockhand'"
+    assert rb["redis['master_password']"] == f"'{lab_vault()['vault_gitlab_redis_password']}'"
+    assert rb["gitlab_rails['redis_sentinels']"] == "[" + ", ".join(
+        f"{{'host' => '172.29.77.1{i}', 'port' => 26379}}" for i in (1, 2, 3)) + "]"
+    sentinel_password = (PKI / "redis-sentinel.password").read_text().strip()
+    assert rb["gitlab_rails['redis_sentinels_password']"] == f"'{sentinel_password}'"
+    assert rb["gitlab_rails['redis_ssl']"] == "true"
+    assert rb["gitlab_rails['redis_sentinels_ssl']"] == "true"
+    ca_file = "'/etc/gitlab/trusted-certs/redis-ca.crt'"
+    assert rb["gitlab_rails['redis_tls_ca_cert_file']"] == ca_file
+    assert "gitlab_rails['redis_host']" not in rb
+    # It holds the passwords: only the container's user reads it (the stand-in's).
     assert on_host(gitlab_host(hosts), "stat", "-c", "%a %u", RB).stdout.split() == ["600", "65534"]
 
 
@@ -105,18 +118,21 @@ def test_the_stand_in_runs_on_its_node_with_gitlabs_volumes(converged, hosts):
     assert container_labels["dockhand.gitlab.config"] == digest
 
 
-def test_gitlab_answers_through_the_front_door_and_commits_to_the_data_tier(converged, hosts):
+def test_gitlab_answers_through_the_front_door_and_writes_to_the_data_tier(converged, hosts):
     """Every request through the front door commits a row to PostgreSQL through the data
-    tier's endpoint (verify-full), as GitLab would; the stand-in answers with its hostname
-    and the row's number, so each host's answer is a later row than the one before."""
-    rows = []
+    tier's endpoint (verify-full) and increments a counter on the Redis primary its Sentinels
+    name (TLS), as GitLab would; the stand-in answers with its hostname, the row's number and
+    the counter, so each host's answer is later than the one before."""
+    rows, counters = [], []
     for host in hosts:
         body = on_host(host, "curl", "-fsS", "--cacert",
                        f"/etc/docker/certs.d/{GITLAB}/ca.crt", f"https://{GITLAB}/").stdout
-        name, word, row = body.split()
-        assert (name, word) == (GITLAB, "row"), body
+        name, row_word, row, counter_word, counter = body.split()
+        assert (name, row_word, counter_word) == (GITLAB, "row", "counter"), body
         rows.append(int(row))
+        counters.append(int(counter))
     assert rows == sorted(set(rows)), rows
+    assert counters == sorted(set(counters)), counters
     password = lab_vault()["vault_gitlab_postgresql_password"]
     wanted = ",".join(map(str, rows))
     stored = on_host("node1", "env", f"PGPASSWORD={password}", "psql", "-XAt", "-c",

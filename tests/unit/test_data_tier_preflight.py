@@ -1,6 +1,7 @@
 """The data tier's refusals before any change (site.yml's first play runs these preflights):
 a quorum etcd cannot keep, passwords that are empty or short, synchronous replication with
-no standby, a PostgreSQL group without etcd, an endpoint on the registry's port. Run on a
+no standby, a PostgreSQL group without etcd, an endpoint on the registry's port, fewer than
+3 Sentinels or a quorum larger than the Sentinels. Run on a
 local inventory of three hosts (nothing is contacted: the preflights read variables only)."""
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def preflight(tmp_path: Path, groups: dict[str, list[str]], *extra: str,
     return run.returncode, " ".join(run.stdout.split())
 
 
-THREE = {"etcd": HOSTS[:3], "postgresql": HOSTS[:3]}
+THREE = {"etcd": HOSTS[:3], "postgresql": HOSTS[:3], "redis": HOSTS[:3]}
 
 
 def test_three_members_with_generated_passwords_pass(tmp_path):
@@ -64,10 +65,19 @@ def test_three_members_with_generated_passwords_pass(tmp_path):
         (THREE, ["-e", "postgresql_ha_ttl=10"], None, "postgresql_ha_ttl (10) must be at least"),
         ({**THREE, "registry": HOSTS[:1]}, ["-e", "postgresql_ha_endpoint_port=5000"], None,
          "postgresql_ha_endpoint_port is 5000, the port of the registry"),
+        ({"redis": HOSTS[:2]}, [], None, "A failover needs a majority of 3 Sentinels or more"),
+        (THREE, ["-e", "redis_ha_quorum=4"], None, "redis_ha_quorum is 4"),
+        (THREE, ["-e", "redis_ha_password="], None, "redis_ha_password is empty"),
+        (THREE, ["-e", "redis_ha_sentinel_password=1234"], None,
+         "redis_ha_sentinel_password is too short"),
+        (THREE, ["-e", "redis_ha_min_replicas_to_write=3"], None,
+         "redis_ha_min_replicas_to_write (3) must be fewer than the members (3)"),
     ],
     ids=["etcd-2", "etcd-4", "etcd-same-address", "etcd-timing", "pg-sync-alone",
          "pg-no-etcd", "pg-empty-password", "pg-short-password", "pg-user-empty-password",
-         "pg-unknown-owner", "pg-ttl", "pg-endpoint-on-registry-port"],
+         "pg-unknown-owner", "pg-ttl", "pg-endpoint-on-registry-port", "redis-2-sentinels",
+         "redis-quorum-above-sentinels", "redis-empty-password", "redis-short-password",
+         "redis-min-replicas"],
 )
 def test_bad_input_is_refused_naming_the_variable(tmp_path, groups, extra, hostvars, says):
     rc, out = preflight(tmp_path, groups, *extra, hostvars=hostvars)

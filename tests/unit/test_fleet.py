@@ -8,6 +8,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.dockhand.docker.plugins.filter.fleet import (
     fleet_postgresql,
+    fleet_redis,
     fleet_registries,
     fleet_registry_logins,
     fleet_sites,
@@ -204,3 +205,14 @@ def test_postgresql_endpoint_lists_every_member_on_the_endpoint_port():
     moved = hostvars(d1={"postgresql_ha_endpoint_port": 6000, "postgresql_ha_address": "10.9.9.1"})
     assert fleet_postgresql(groups, moved) == {"host": "10.9.9.1,10.0.0.2,10.0.0.3", "port": 6000}
     assert fleet_postgresql(GROUPS, hostvars()) == {}
+
+
+def test_redis_sentinels_of_every_member():
+    groups = {**GROUPS, "redis": ["d1", "d2", "d3"]}
+    assert fleet_redis(groups, hostvars()) == {
+        "sentinels": [{"host": f"10.0.0.{i}", "port": 26379} for i in (1, 2, 3)],
+        "master_name": "dockhand"}
+    moved = hostvars(d1={"redis_ha_sentinel_port": 26380, "redis_ha_master_name": "gitlab"})
+    assert fleet_redis(groups, moved)["sentinels"][2] == {"host": "10.0.0.3", "port": 26380}
+    assert fleet_redis(groups, moved)["master_name"] == "gitlab"
+    assert fleet_redis(GROUPS, hostvars()) == {}

@@ -166,6 +166,7 @@ def test_inventory_groups(
         "registry_ha",
         "etcd",
         "postgresql",
+        "redis",
         "lab",
     ]
     # Every node, so that group_vars/lab.yml (the lab's changes) applies to each.
@@ -183,6 +184,7 @@ def test_inventory_groups(
     # The data tier runs on the GlusterFS hosts: three, an odd number for etcd's quorum.
     assert members("etcd") == gluster
     assert members("postgresql") == gluster
+    assert members("redis") == gluster
     assert members("swarm_managers") == managers
     assert members("swarm_workers") == workers
     assert members("registry") == members("proxy") == ["node1"]

@@ -1,11 +1,12 @@
 """GitLab's stand-in in the lab: it keeps GitLab's contract with the data tier.
 
-It reads the database settings from /etc/gitlab/gitlab.rb, as GitLab's omnibus does. On every
-request to / it commits a row to PostgreSQL through the configured endpoint, with the
-configured sslmode and CA, and answers with its hostname and the row's number; when the
-commit fails, it answers 503. /-/health (GitLab's own health path) answers without the
-database, so a database failover does not make the swarm restart the task. Without an
-external database in gitlab.rb, / answers with the hostname only.
+It reads the database and Redis settings from /etc/gitlab/gitlab.rb, as GitLab's omnibus
+does. On every request to / it commits a row to PostgreSQL through the configured endpoint,
+with the configured sslmode and CA, and increments a counter in the Redis primary its
+Sentinels name (TLS with the configured CA, both passwords), and answers with its hostname,
+the row's number and the counter; when either fails, it answers 503. /-/health (GitLab's own
+health path) answers without them, so a failover does not make the swarm restart the task.
+Without an external database or Redis in gitlab.rb, / answers with the hostname only.
 """
 
 import http.server
@@ -13,25 +14,44 @@ import re
 import socket
 
 import psycopg2
+import redis
+from redis.sentinel import Sentinel
 
 RB = "/etc/gitlab/gitlab.rb"
 HOSTNAME = socket.gethostname()
 
 
-def database() -> dict[str, str]:
-    """gitlab_rails['db_*'] settings of gitlab.rb, read at every request: a new gitlab.rb
-    rolls the task anyway, and reading it costs nothing beside a commit."""
+def settings() -> dict[str, str]:
+    """gitlab_rails['db_*'] and ['redis_*'] and redis['master_*'] settings of gitlab.rb, read
+    at every request: a new gitlab.rb rolls the task anyway, and reading it costs nothing
+    beside a commit. The Sentinels' list is kept as `sentinels`: [(host, port)]."""
     with open(RB, encoding="utf-8") as handle:
         text = handle.read()
-    return dict(re.findall(r"^gitlab_rails\['(db_\w+)'\] = '?([^'\n]*)'?$", text, re.MULTILINE))
+    found = dict(re.findall(r"^gitlab_rails\['((?:db|redis)_\w+)'\] = '?([^'\n]*)'?$", text,
+                            re.MULTILINE))
+    found.update(re.findall(r"^redis\['(master_\w+)'\] = '([^'\n]*)'$", text, re.MULTILINE))
+    listed = re.search(r"^gitlab_rails\['redis_sentinels'\] = (.*)$", text, re.MULTILINE)
+    found["sentinels"] = [(host, int(port)) for host, port in re.findall(
+        r"'host' => '([^']+)', 'port' => (\d+)", listed.group(1) if listed else "")]
+    return found
 
 
-def commit(settings: dict[str, str]) -> int:
+def increment(found: dict) -> int:
+    tls = {"ssl": True, "ssl_ca_certs": found["redis_tls_ca_cert_file"]} \
+        if found.get("redis_ssl") == "true" else {}
+    sentinel = Sentinel(found["sentinels"], socket_timeout=2,
+                        sentinel_kwargs={"password": found.get("redis_sentinels_password"),
+                                         "socket_timeout": 2, **tls},
+                        password=found.get("master_password"), **tls)
+    return sentinel.master_for(found["master_name"], socket_timeout=2).incr("stand_in_requests")
+
+
+def commit(found: dict) -> int:
     with psycopg2.connect(
-        host=settings["db_host"], port=settings.get("db_port", "5432"),
-        dbname=settings["db_database"], user=settings["db_username"],
-        password=settings["db_password"], sslmode=settings.get("db_sslmode", "prefer"),
-        sslrootcert=settings.get("db_sslrootcert", ""), connect_timeout=3,
+        host=found["db_host"], port=found.get("db_port", "5432"),
+        dbname=found["db_database"], user=found["db_username"],
+        password=found["db_password"], sslmode=found.get("db_sslmode", "prefer"),
+        sslrootcert=found.get("db_sslrootcert", ""), connect_timeout=3,
         application_name="gitlab-stand-in",
     ) as conn, conn.cursor() as cur:
         cur.execute("CREATE TABLE IF NOT EXISTS stand_in_requests"
@@ -57,16 +77,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path not in ("/", "/index.html"):
             self.answer(404, "not found\n")
             return
-        settings = database()
-        if "db_host" not in settings:
-            self.answer(200, f"{HOSTNAME}\n")
-            return
-        try:
-            row = commit(settings)
-        except psycopg2.Error as exc:
-            self.answer(503, f"{HOSTNAME} database: {str(exc).strip()}\n")
-            return
-        self.answer(200, f"{HOSTNAME} row {row}\n")
+        found = settings()
+        words = [HOSTNAME]
+        if "db_host" in found:
+            try:
+                words += ["row", str(commit(found))]
+            except psycopg2.Error as exc:
+                self.answer(503, f"{HOSTNAME} database: {str(exc).strip()}\n")
+                return
+        if found["sentinels"]:
+            try:
+                words += ["counter", str(increment(found))]
+            except redis.RedisError as exc:
+                self.answer(503, f"{HOSTNAME} redis: {exc}\n")
+                return
+        self.answer(200, " ".join(words) + "\n")
 
     def log_message(self, *args) -> None:
         """Quiet: the requests are counted by the tests, not logged."""
