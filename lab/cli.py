@@ -268,8 +268,9 @@ def down(images: bool) -> int:
 
 
 def data_tier(node: Node, member: dict[str, list[str]]) -> str:
-    """The node's part in GitLab's data tier: whether its etcd member answers healthy and its
-    PostgreSQL member's role (Leader, Sync Standby, Replica) as Patroni lists it."""
+    """The node's part in GitLab's data tier: whether its etcd member answers healthy, its
+    PostgreSQL member's role (Leader, Sync Standby, Replica) as Patroni lists it, and whether
+    its Redis is the primary or a replica."""
     parts = []
     if node.name in member.get("etcd", []):
         health = inside(node, "dockhand-etcdctl", "--command-timeout=3s", "endpoint", "health",
@@ -283,6 +284,11 @@ def data_tier(node: Node, member: dict[str, list[str]]) -> str:
         except ValueError:
             role = "down"
         parts.append(f"pg {role}")
+    if node.name in member.get("redis", []):
+        role = inside(node, "sh", "-c", "REDISCLI_AUTH=$(sed -n 's/^requirepass //p' "
+                      "/etc/dockhand/redis/redis.conf) redis-cli --tls --no-auth-warning "
+                      "--cacert /etc/dockhand/redis/tls/ca.crt -h 127.0.0.1 ROLE | head -n 1")
+        parts.append("redis " + {"master": "primary", "slave": "replica"}.get(role, "down"))
     return ", ".join(parts) or "-"
 
 
