@@ -31,6 +31,7 @@ MEMBERS = ["node1", "node2", "node3"]
 ADDRESS = {f"node{i}": f"172.29.77.{10 + i}" for i in range(1, 4)}
 DATA = ROOT / "playbooks" / "data.yml"
 SWITCHOVER = ROOT / "playbooks" / "postgresql_switchover.yml"
+ROTATE = ROOT / "playbooks" / "rotate_data_certs.yml"
 CA = PKI / "data-ca.crt"
 # GitLab's stand-in behind the front door (node1), on node2: each request commits a row.
 GITLAB = "gitlab.dockhand.test"
@@ -202,6 +203,51 @@ def test_a_planned_switchover_moves_the_leader_with_a_short_write_gap(converged)
     assert gap <= 15
     assert ok > 0, failed
     wait_until(lambda: len(streaming(target)) == 2, 60, "both replicas stream from the new leader")
+
+
+# Every TLS port of a member: etcd's client and peer ports, Patroni's REST API, PostgreSQL
+# (TLS after its own SSLRequest), Redis and Sentinel.
+TLS_PORTS = {"etcd": ["2379"], "etcd peers": ["2380"], "patroni": ["8008"],
+             "postgresql": ["5432", "-starttls", "postgres"], "redis": ["6379"],
+             "sentinel": ["26379"]}
+
+
+def served_serials() -> dict[tuple[str, str], str]:
+    """(member, service) -> the serial number of the certificate it serves, verified
+    against the data tier's CA (etcd's ports want a client certificate: the admin's)."""
+    serials = {}
+    for member, (service, args) in itertools.product(MEMBERS, TLS_PORTS.items()):
+        handshake = subprocess.run(
+            ["openssl", "s_client", "-connect", f"{ADDRESS[member]}:{args[0]}", *args[1:],
+             "-CAfile", str(CA), "-verify_return_error", "-cert", str(PKI / "etcd-admin.crt"),
+             "-key", str(PKI / "etcd-admin.key")],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20, check=False)
+        serial = subprocess.run(["openssl", "x509", "-noout", "-serial"], input=handshake.stdout,
+                                capture_output=True, text=True, check=False)
+        assert serial.returncode == 0, f"{member} {service}: {handshake.stderr[-500:]}"
+        serials[member, service] = serial.stdout.strip()
+    return serials
+
+
+def test_rotating_the_data_tiers_certificates_fails_no_write(converged):
+    """Every certificate of the data tier is issued anew and served, while the writers and
+    GitLab's stand-in go on: etcd restarts a member at a time, PostgreSQL and Patroni reload,
+    Redis loads its files in place, the Sentinels restart one at a time."""
+    before = served_serials()
+    with Writer("drill_rotation") as pg, RedisWriter("drill_rotation") as rd, RequestLoops(
+            ["node4"], [FRONT_DOOR_TARGET], name="gitlab-rotation") as gitlab:
+        run = run_playbook(playbook=ROTATE)
+        time.sleep(2)
+    assert run.rc == 0, run.output[-3000:]
+    after = served_serials()
+    (ok, failed), = gitlab.counts().values()
+    print(f"data tier certificates rotated: {len(pg.acked)} commits ({pg.failed} failed, longest "
+          f"gap {pg.longest_gap():.1f} s), {len(rd.acked)} Redis writes ({rd.failed} failed, "
+          f"longest gap {rd.longest_gap():.1f} s); GitLab through the front door: {ok} ok, "
+          f"{len(failed)} failed")
+    assert [key for key in after if after[key] == before[key]] == []
+    assert (pg.failed, rd.failed, failed) == (0, 0, [])
+    assert ok > 0
 
 
 def test_a_member_without_its_data_is_replaced_in_etcd_by_the_next_run(converged):
