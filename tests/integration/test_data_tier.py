@@ -22,6 +22,8 @@ import psycopg2
 import pytest
 import redis
 from labtools import PKI, ROOT, changed_by_hand, lab_vault, on_host, run_playbook
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from redis.sentinel import Sentinel
 from registrytools import RequestLoops
 
@@ -280,11 +282,14 @@ def sentinel_password() -> str:
 
 
 def sentinels() -> Sentinel:
-    """Sentinel clients on every member, as GitLab's are: the primary is whichever they name."""
-    return Sentinel([(ADDRESS[m], 26379) for m in MEMBERS], socket_timeout=2,
-                    sentinel_kwargs={"password": sentinel_password(), "socket_timeout": 2,
-                                     **REDIS_TLS},
-                    password=lab_vault()["vault_gitlab_redis_password"], **REDIS_TLS)
+    """Sentinel clients on every member, as GitLab's are: the primary is whichever they name.
+    Each attempt is one try with a 1 s timeout, no retries inside redis-py (whose default
+    backs off for up to 10 s): the writers retry every 0.2 s themselves, so the gaps they
+    measure are the data tier's, not a client's back-off."""
+    once = {"socket_timeout": 1, "retry": Retry(NoBackoff(), 0), **REDIS_TLS}
+    return Sentinel([(ADDRESS[m], 26379) for m in MEMBERS],
+                    sentinel_kwargs={"password": sentinel_password(), **once},
+                    password=lab_vault()["vault_gitlab_redis_password"], **once)
 
 
 def primary_by_each_sentinel() -> dict[str, tuple[str, int] | None]:
@@ -323,7 +328,7 @@ class RedisWriter(threading.Thread):
         super().__init__(daemon=True)
         self.key, self.acked, self.failed = key, [], 0
         self.stop = threading.Event()
-        self.primary = sentinels().master_for("dockhand", socket_timeout=2)
+        self.primary = sentinels().master_for("dockhand")
         self.primary.delete(key)
 
     def run(self) -> None:
@@ -426,9 +431,9 @@ def test_losing_a_host_fails_postgresql_and_redis_over_with_no_acknowledged_comm
              or f"not measured ({victim} carries it)"))
     assert victim not in (new_leader, new_primary)
     assert pg_lost == []
-    # The goals (15 s and 10 s) are printed above; a loaded 2-core machine has taken Redis's
-    # Sentinels 19 s, so the bound asserted is twice the goal: the clients did move.
-    assert pg.longest_gap() <= 30 and rd.longest_gap() <= 30
+    # The goals (15 s and 10 s) are printed above and met on a quiet machine (PostgreSQL
+    # 2.5-6.7 s, Redis 7 s); the bound asserted is twice each goal, for a loaded CI machine.
+    assert pg.longest_gap() <= 30 and rd.longest_gap() <= 20
     assert all(ok > 0 for ok, _ in requests.values()), requests
     assert run.rc == 0, run.output[-3000:]
     restarts = run.output.split("Restart the members whose Redis configuration")[1]
