@@ -24,7 +24,8 @@ description:
   - C(pki_covers) tells whether SANs cover a registry name; C(pki_split_sans) splits SANs
     into DNS names and IP addresses.
   - C(pki_ca_bundle) is the PEM of the fleet's CA in a PKI directory, followed during a CA
-    rotation by the next CA's, for whatever verifies certificates of either.
+    rotation by the next CA's, for whatever verifies certificates of either. Its argument
+    names another CA (C(data-ca), whose next one is C(data-ca-next)).
   - C(htpasswd) renders an htpasswd file with bcrypt hashes, keeping every existing hash
     whose password still matches at the wanted cost, so that an unchanged user list changes
     nothing. The cost is its third argument (default 10; the fourth names it in errors), or a
@@ -51,12 +52,13 @@ def pki_split_sans(names):
     return {"dns": [n for n in names if n not in ips], "ip": ips}
 
 
-def pki_ca_bundle(pki_dir):
-    """ca.crt, and ca-next.crt while a CA rotation runs: what a verifier trusts meanwhile."""
+def pki_ca_bundle(pki_dir, ca_name="ca"):
+    """<ca>.crt, and <ca>-next.crt while a CA rotation runs: what a verifier trusts meanwhile."""
     parts = []
-    for name in ("ca.crt", "ca-next.crt"):
+    current = f"{ca_name}.crt"
+    for name in (current, f"{ca_name}-next.crt"):
         path = os.path.join(str(pki_dir), name)
-        if name == "ca.crt" or os.path.isfile(path):
+        if name == current or os.path.isfile(path):
             try:
                 with open(path, encoding="ascii") as handle:
                     parts.append(handle.read())

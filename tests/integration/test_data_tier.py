@@ -231,25 +231,42 @@ def served_serials() -> dict[tuple[str, str], str]:
     return serials
 
 
-def test_rotating_the_data_tiers_certificates_fails_no_write(converged):
-    """Every certificate of the data tier is issued anew and served, while the writers and
-    GitLab's stand-in go on: etcd restarts a member at a time, PostgreSQL and Patroni reload,
-    Redis loads its files in place, the Sentinels restart one at a time."""
+# Where each member keeps the CA it trusts, and GitLab's copies (on its host, node2).
+TRUSTED_CA_FILES = ["/etc/dockhand/etcd/tls/ca.crt", "/etc/patroni/tls/ca.crt",
+                    "/etc/dockhand/redis/tls/ca.crt"]
+GITLAB_CA_FILES = ["/srv/gitlab/config/trusted-certs/postgresql-ca.crt",
+                   "/srv/gitlab/config/trusted-certs/redis-ca.crt"]
+
+
+def test_rotating_the_data_tiers_ca_fails_no_write(converged):
+    """The data tier's CA and every certificate it signed are replaced while the writers and
+    GitLab's stand-in go on: every member trusts both CAs, then serves a certificate of the
+    new one, then trusts only it. (Without the CA, -e rotate_data_certs_ca=false, the same
+    passes issue the certificates anew from the same CA.)"""
+    old_ca = CA.read_text()
     before = served_serials()
     with Writer("drill_rotation") as pg, RedisWriter("drill_rotation") as rd, RequestLoops(
             ["node4"], [FRONT_DOOR_TARGET], name="gitlab-rotation") as gitlab:
-        run = run_playbook(playbook=ROTATE)
+        run = run_playbook("-e", "rotate_data_certs_ca=true", playbook=ROTATE)
         time.sleep(2)
     assert run.rc == 0, run.output[-3000:]
+    new_ca = CA.read_text()
+    assert new_ca != old_ca
+    assert not any((PKI / name).exists() for name in ("data-ca-next.crt", "data-ca-next.trusted"))
+    # Verified against the new CA alone (CA is its file now).
     after = served_serials()
     (ok, failed), = gitlab.counts().values()
-    print(f"data tier certificates rotated: {len(pg.acked)} commits ({pg.failed} failed, longest "
-          f"gap {pg.longest_gap():.1f} s), {len(rd.acked)} Redis writes ({rd.failed} failed, "
+    print(f"data tier CA rotated: {len(pg.acked)} commits ({pg.failed} failed, longest gap "
+          f"{pg.longest_gap():.1f} s), {len(rd.acked)} Redis writes ({rd.failed} failed, "
           f"longest gap {rd.longest_gap():.1f} s); GitLab through the front door: {ok} ok, "
           f"{len(failed)} failed")
     assert [key for key in after if after[key] == before[key]] == []
     assert (pg.failed, rd.failed, failed) == (0, 0, [])
     assert ok > 0
+    trusted = {(m, path): on_host(m, "cat", path).stdout
+               for m in MEMBERS for path in TRUSTED_CA_FILES}
+    trusted |= {("node2", path): on_host("node2", "cat", path).stdout for path in GITLAB_CA_FILES}
+    assert {key for key, pem in trusted.items() if pem.strip() != new_ca.strip()} == set()
 
 
 def test_a_member_without_its_data_is_replaced_in_etcd_by_the_next_run(converged):
