@@ -33,7 +33,7 @@ MEMBERS = ["node1", "node2", "node3"]
 ADDRESS = {f"node{i}": f"172.29.77.{10 + i}" for i in range(1, 4)}
 DATA = ROOT / "playbooks" / "data.yml"
 SWITCHOVER = ROOT / "playbooks" / "postgresql_switchover.yml"
-ROTATE = ROOT / "playbooks" / "rotate_data_certs.yml"
+ROTATE_CA = ROOT / "playbooks" / "rotate_data_ca.yml"
 CA = PKI / "data-ca.crt"
 # GitLab's stand-in behind the front door (node1), on node2: each request commits a row.
 GITLAB = "gitlab.dockhand.test"
@@ -241,13 +241,13 @@ GITLAB_CA_FILES = ["/srv/gitlab/config/trusted-certs/postgresql-ca.crt",
 def test_rotating_the_data_tiers_ca_fails_no_write(converged):
     """The data tier's CA and every certificate it signed are replaced while the writers and
     GitLab's stand-in go on: every member trusts both CAs, then serves a certificate of the
-    new one, then trusts only it. (Without the CA, -e rotate_data_certs_ca=false, the same
-    passes issue the certificates anew from the same CA.)"""
+    new one, then trusts only it. (rotate_data_certs.yml issues the certificates anew from
+    the same CA with the same roles' passes, without the CA's steps.)"""
     old_ca = CA.read_text()
     before = served_serials()
     with Writer("drill_rotation") as pg, RedisWriter("drill_rotation") as rd, RequestLoops(
             ["node4"], [FRONT_DOOR_TARGET], name="gitlab-rotation") as gitlab:
-        run = run_playbook("-e", "rotate_data_certs_ca=true", playbook=ROTATE)
+        run = run_playbook(playbook=ROTATE_CA)
         time.sleep(2)
     assert run.rc == 0, run.output[-3000:]
     new_ca = CA.read_text()
