@@ -199,3 +199,12 @@ class RequestLoops(_HostLoops):
                 fail = on_host(host, "cat", f"{base}.fail").stdout.splitlines()
                 result[(host, target["name"])] = (int(ok), fail)
         return result
+
+    def slowest(self) -> float:
+        """The longest any request took, in seconds (a line starts `HH:MM:SS <seconds> s`)."""
+        took = [0.0]
+        for host in self.hosts:
+            for target in self.targets:
+                lines = on_host(host, "sh", "-c", f"cat {self.dir}/{target['name']}.*").stdout
+                took += [float(line.split()[1]) for line in lines.splitlines()]
+        return max(took)

@@ -89,7 +89,7 @@ class Writer(threading.Thread):
 
     def __init__(self, table: str):
         super().__init__(daemon=True)
-        self.table, self.acked, self.failed = table, [], 0
+        self.table, self.acked, self.failed, self.errors = table, [], 0, []
         self.stop = threading.Event()
         with psycopg2.connect(endpoint()) as conn, conn.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
@@ -106,8 +106,9 @@ class Writer(threading.Thread):
                     cur.execute(f"INSERT INTO {self.table} VALUES (%s)", (n,))
                 conn.commit()
                 self.acked.append((n, time.monotonic()))
-            except psycopg2.Error:
+            except psycopg2.Error as exc:
                 self.failed += 1
+                self.errors.append(f"{time.strftime('%T')} {str(exc).strip()}")
                 if conn is not None:
                     conn.close()
                 conn = None
@@ -245,8 +246,12 @@ def test_rotating_the_data_tiers_ca_fails_no_write(converged):
     the same CA with the same roles' passes, without the CA's steps.)"""
     old_ca = CA.read_text()
     before = served_serials()
-    with Writer("drill_rotation") as pg, RedisWriter("drill_rotation") as rd, RequestLoops(
-            ["node4"], [FRONT_DOOR_TARGET], name="gitlab-rotation") as gitlab:
+    # Nothing goes down here: an answer delayed by a loaded machine is slow, not failed. A
+    # write fails after 5 s without an answer, a request to GitLab after 15 s (a browser or
+    # git waits longer); the slowest request is printed.
+    with Writer("drill_rotation") as pg, RedisWriter("drill_rotation", timeout=5) as rd, \
+            RequestLoops(["node4"], [FRONT_DOOR_TARGET | {"timeout": 15}],
+                         name="gitlab-rotation") as gitlab:
         run = run_playbook(playbook=ROTATE_CA)
         time.sleep(2)
     assert run.rc == 0, run.output[-3000:]
@@ -259,9 +264,9 @@ def test_rotating_the_data_tiers_ca_fails_no_write(converged):
     print(f"data tier CA rotated: {len(pg.acked)} commits ({pg.failed} failed, longest gap "
           f"{pg.longest_gap():.1f} s), {len(rd.acked)} Redis writes ({rd.failed} failed, "
           f"longest gap {rd.longest_gap():.1f} s); GitLab through the front door: {ok} ok, "
-          f"{len(failed)} failed")
+          f"{len(failed)} failed, the slowest in {gitlab.slowest():.1f} s")
     assert [key for key in after if after[key] == before[key]] == []
-    assert (pg.failed, rd.failed, failed) == (0, 0, [])
+    assert (pg.errors, rd.errors, failed) == ([], [], [])
     assert ok > 0
     trusted = {(m, path): on_host(m, "cat", path).stdout
                for m in MEMBERS for path in TRUSTED_CA_FILES}
@@ -298,12 +303,12 @@ def sentinel_password() -> str:
     return (PKI / "redis-sentinel.password").read_text().strip()
 
 
-def sentinels() -> Sentinel:
+def sentinels(timeout: float = 1) -> Sentinel:
     """Sentinel clients on every member, as GitLab's are: the primary is whichever they name.
-    Each attempt is one try with a 1 s timeout, no retries inside redis-py (whose default
+    Each attempt is one try with a `timeout` (1 s), no retries inside redis-py (whose default
     backs off for up to 10 s): the writers retry every 0.2 s themselves, so the gaps they
     measure are the data tier's, not a client's back-off."""
-    once = {"socket_timeout": 1, "retry": Retry(NoBackoff(), 0), **REDIS_TLS}
+    once = {"socket_timeout": timeout, "retry": Retry(NoBackoff(), 0), **REDIS_TLS}
     return Sentinel([(ADDRESS[m], 26379) for m in MEMBERS],
                     sentinel_kwargs={"password": sentinel_password(), **once},
                     password=lab_vault()["vault_gitlab_redis_password"], **once)
@@ -339,13 +344,16 @@ def test_the_sentinels_agree_on_a_primary_with_two_replicas_over_tls_only(conver
 
 class RedisWriter(threading.Thread):
     """Appends numbered items to a list on the primary the Sentinels name, one at a time,
-    and keeps the numbers Redis acknowledged and when."""
+    and keeps the numbers Redis acknowledged and when, and why any write failed. A write
+    fails after `timeout` seconds without an answer: in a failover drill 1 s, so that the
+    gap measured is the failover's; where nothing goes down, longer (a loaded 2-core CI
+    machine can delay an answer by seconds, which is slow, not failed)."""
 
-    def __init__(self, key: str):
+    def __init__(self, key: str, timeout: float = 1):
         super().__init__(daemon=True)
-        self.key, self.acked, self.failed = key, [], 0
+        self.key, self.acked, self.failed, self.errors = key, [], 0, []
         self.stop = threading.Event()
-        self.primary = sentinels().master_for("dockhand")
+        self.primary = sentinels(timeout).master_for("dockhand")
         self.primary.delete(key)
 
     def run(self) -> None:
@@ -355,8 +363,9 @@ class RedisWriter(threading.Thread):
             try:
                 self.primary.rpush(self.key, n)
                 self.acked.append((n, time.monotonic()))
-            except redis.RedisError:
+            except redis.RedisError as exc:
                 self.failed += 1
+                self.errors.append(f"{time.strftime('%T')} {exc!r}")
                 time.sleep(0.2)
             time.sleep(0.02)
 
