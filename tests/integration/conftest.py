@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "collections"))
 
 import pytest
-from labtools import FULL_RUN, INVENTORY, Run, lab_hosts, run_playbook
+from labtools import FULL_RUN, INVENTORY, RUNS, Run, lab_hosts, run_playbook
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +48,27 @@ def pytest_terminal_summary(terminalreporter) -> None:
     rows = sorted(_MODULE_SECONDS.items(), key=lambda item: -item[1])
     for module, seconds in rows:
         terminalreporter.write_line(f"{seconds:8.0f} s  {module}")
+    _summarise_runs(terminalreporter, sum(_MODULE_SECONDS.values()))
     if times := os.environ.get("DOCKHAND_TIMES"):
         with open(times, "a") as handle:
             for module, seconds in rows:
                 handle.write(f"integration {Path(module).stem} {seconds:.0f}\n")
+
+
+def _summarise_runs(terminalreporter, suite: float) -> None:
+    """How much of the suite's time its ansible-playbook runs took, by what ran, and the
+    slowest runs with their tests: where a cut would count."""
+    if not RUNS:
+        return
+    spent = sum(seconds for _, _, seconds in RUNS)
+    terminalreporter.section("ansible-playbook runs")
+    terminalreporter.write_line(f"{len(RUNS)} runs, {spent:.0f} s: {100 * spent / suite:.0f} % "
+                                "of the suite's time")
+    grouped: dict[str, list[float]] = {}
+    for _, what, seconds in RUNS:
+        grouped.setdefault(what, []).append(seconds)
+    for what, times in sorted(grouped.items(), key=lambda item: -sum(item[1]))[:15]:
+        terminalreporter.write_line(f"{sum(times):8.0f} s  {len(times):3d} x  {what}")
+    terminalreporter.write_line("slowest runs:")
+    for test, what, seconds in sorted(RUNS, key=lambda run: -run[2])[:10]:
+        terminalreporter.write_line(f"{seconds:8.0f} s  {what}  ({test or 'no test'})")

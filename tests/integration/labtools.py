@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,8 +118,30 @@ def changed_by_hand(playbook: Path | None = None, *args: str) -> None:
     _DIRTY.add(_scope(playbook, args)[0] if playbook else EVERYTHING)
 
 
+# Every ansible-playbook run of the suite: (test, what ran, seconds), for the summary of where
+# the suite's time goes (conftest.py).
+RUNS: list[tuple[str, str, float]] = []
+
+
+def _what_ran(playbook: Path, args: tuple[str, ...], inventory: Path) -> str:
+    """A run's playbook and how it ran, as the summary groups runs: the values of -e are
+    left out (they differ from run to run), what they asked for is not."""
+    words = [playbook.name if inventory == INVENTORY else f"{playbook.name} (other inventory)"]
+    rest = iter(args)
+    for arg in rest:
+        if arg in ("-e", "--extra-vars"):
+            words.append("every role" if next(rest) == FULL_RUN[1] else "-e ...")
+        elif arg in ("--tags", "-t", "--limit", "-l"):
+            words.append(f"{arg} {next(rest)}")
+        else:
+            words.append(arg)
+    return " ".join(dict.fromkeys(words))
+
+
 def run_playbook(*args: str, playbook: Path = SITE, timeout: int = 1200,
                  inventory: Path = INVENTORY) -> Run:
+    start = time.monotonic()
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
     try:
         proc = subprocess.run(
             ["ansible-playbook", "-i", str(inventory), str(playbook), *args],
@@ -129,6 +152,8 @@ def run_playbook(*args: str, playbook: Path = SITE, timeout: int = 1200,
         # Stopped anywhere: what it changed is not known.
         _DIRTY.add(EVERYTHING)
         raise
+    finally:
+        RUNS.append((test, _what_ran(playbook, args, inventory), time.monotonic() - start))
     output = proc.stdout + proc.stderr
     recap = {
         m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"}
