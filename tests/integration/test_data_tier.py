@@ -89,7 +89,7 @@ class Writer(threading.Thread):
 
     def __init__(self, table: str):
         super().__init__(daemon=True)
-        self.table, self.acked, self.failed, self.errors = table, [], 0, []
+        self.table, self.acked, self.errors = table, [], []
         self.stop = threading.Event()
         with psycopg2.connect(endpoint()) as conn, conn.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
@@ -107,7 +107,6 @@ class Writer(threading.Thread):
                 conn.commit()
                 self.acked.append((n, time.monotonic()))
             except psycopg2.Error as exc:
-                self.failed += 1
                 self.errors.append(f"{time.strftime('%T')} {str(exc).strip()}")
                 if conn is not None:
                     conn.close()
@@ -261,8 +260,8 @@ def test_rotating_the_data_tiers_ca_fails_no_write(converged):
     # Verified against the new CA alone (CA is its file now).
     after = served_serials()
     (ok, failed), = gitlab.counts().values()
-    print(f"data tier CA rotated: {len(pg.acked)} commits ({pg.failed} failed, longest gap "
-          f"{pg.longest_gap():.1f} s), {len(rd.acked)} Redis writes ({rd.failed} failed, "
+    print(f"data tier CA rotated: {len(pg.acked)} commits ({len(pg.errors)} failed, longest gap "
+          f"{pg.longest_gap():.1f} s), {len(rd.acked)} Redis writes ({len(rd.errors)} failed, "
           f"longest gap {rd.longest_gap():.1f} s); GitLab through the front door: {ok} ok, "
           f"{len(failed)} failed, the slowest in {gitlab.slowest():.1f} s")
     assert [key for key in after if after[key] == before[key]] == []
@@ -351,7 +350,7 @@ class RedisWriter(threading.Thread):
 
     def __init__(self, key: str, timeout: float = 1):
         super().__init__(daemon=True)
-        self.key, self.acked, self.failed, self.errors = key, [], 0, []
+        self.key, self.acked, self.errors = key, [], []
         self.stop = threading.Event()
         self.primary = sentinels(timeout).master_for("dockhand")
         self.primary.delete(key)
@@ -364,7 +363,6 @@ class RedisWriter(threading.Thread):
                 self.primary.rpush(self.key, n)
                 self.acked.append((n, time.monotonic()))
             except redis.RedisError as exc:
-                self.failed += 1
                 self.errors.append(f"{time.strftime('%T')} {exc!r}")
                 time.sleep(0.2)
             time.sleep(0.02)
@@ -448,9 +446,9 @@ def test_losing_a_host_fails_postgresql_and_redis_over_with_no_acknowledged_comm
     pg_lost = [n for n, _ in pg.acked if n not in stored]
     rd_lost = [n for n, _ in rd.acked if n not in kept]
     print(f"{victim} stopped. PostgreSQL {victim} -> {new_leader}: "
-          f"{len(pg.acked)} commits acknowledged, {pg.failed} failed attempts, longest gap "
+          f"{len(pg.acked)} commits acknowledged, {len(pg.errors)} failed attempts, longest gap "
           f"{pg.longest_gap():.1f} s (goal 15), acknowledged and lost {len(pg_lost)}. Redis -> "
-          f"{new_primary}: {len(rd.acked)} writes acknowledged, {rd.failed} failed "
+          f"{new_primary}: {len(rd.acked)} writes acknowledged, {len(rd.errors)} failed "
           f"attempts, longest gap {rd.longest_gap():.1f} s (goal 10), acknowledged and lost "
           f"{len(rd_lost)}. GitLab through the front door: "
           + (", ".join(f"{ok} ok, {len(fail)} failed" for ok, fail in requests.values())

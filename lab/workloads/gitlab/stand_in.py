@@ -21,8 +21,8 @@ from redis.sentinel import Sentinel
 
 RB = "/etc/gitlab/gitlab.rb"
 HOSTNAME = socket.gethostname()
-# A request slower than this is logged with where its time went: a client of GitLab
-# (the drills' request loops) gives up after 5 s.
+# A request slower than this is logged with where its time went: the drills' request loops
+# give up after 5 s unless told otherwise.
 SLOW = 1.0
 
 
