@@ -163,6 +163,32 @@ def test_etcd_is_three_healthy_members_that_refuse_clients_without_a_certificate
         urllib.request.urlopen(f"http://{ADDRESS['node2']}:2379/health", timeout=5).read()
 
 
+def test_a_member_restart_is_refused_while_another_member_is_down(converged):
+    """The role's restart step (member.sh restart, one member after the other) on node1
+    while node2's etcd is stopped: restarting node1 too would cost the cluster its quorum,
+    so node1 is left running and the step fails naming node2; node1 stopped itself, the
+    same step brings it back."""
+    script = ROOT / "roles" / "etcd" / "files" / "member.sh"
+    env = ["env", "ENV_FILE=/etc/dockhand/etcd/etcd.env", "TIMEOUT=60", "DATA=/var/lib/etcd"]
+    subprocess.run(["docker", "cp", str(script), "dockhand-lab-node1:/tmp/member.sh"],
+                   check=True, capture_output=True)
+    pid = on_host("node1", "systemctl", "show", "-P", "MainPID", "etcd").stdout.strip()
+    on_host("node2", "systemctl", "stop", "etcd")
+    try:
+        refused = on_host("node1", *env, "sh", "/tmp/member.sh", "restart", check=False)
+    finally:
+        on_host("node2", "systemctl", "start", "etcd")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"https://{ADDRESS['node2']}:2379 do not answer healthy" in refused.stderr
+    assert on_host("node1", "systemctl", "show", "-P", "MainPID", "etcd").stdout.strip() == pid
+    on_host("node1", "systemctl", "stop", "etcd")
+    restarted = on_host("node1", *env, "sh", "/tmp/member.sh", "restart", check=False)
+    on_host("node1", "rm", "/tmp/member.sh")
+    assert restarted.returncode == 0, restarted.stderr
+    health = json.loads(etcdctl("node1", "endpoint", "health", "--cluster", "-w", "json").stdout)
+    assert all(h["health"] for h in health) and len(health) == len(MEMBERS), health
+
+
 def test_patroni_has_a_leader_and_two_streaming_replicas_one_synchronous(converged):
     members = patroni()
     assert sorted(m["Member"] for m in members) == MEMBERS

@@ -17,6 +17,18 @@ healthy() {
   done
 }
 
+# A restart while another member is down would leave the cluster without its quorum. This
+# member itself may be the one down: restarting it costs nothing and may bring it back.
+if [ "$action" = restart ]; then
+  self=$(sed -n 's/^ETCD_ADVERTISE_CLIENT_URLS=//p' "$ENV_FILE")
+  down=$(dockhand-etcdctl --command-timeout=3s endpoint health --cluster 2>&1 \
+    | sed -n 's/ is unhealthy.*//p' | grep -vxF "$self" | tr '\n' ' ')
+  if [ -n "$down" ]; then
+    echo "etcd was not restarted: the member(s) ${down}do not answer healthy, and with this one down too the cluster would lose its quorum. Bring them back first, then run again." >&2
+    exit 1
+  fi
+fi
+
 systemctl daemon-reload
 systemctl reset-failed etcd.service 2>/dev/null
 case $action in
