@@ -41,6 +41,19 @@ def lab_nodes() -> dict[Node, dict[str, str]]:
 def remove_node(node: Node) -> None:
     docker("rm", "-f", "-v", node.container, check=False)
     docker("volume", "rm", "-f", *node.volumes, check=False)
+    node.hosts_file.unlink(missing_ok=True)
+
+
+# What the engine would write, made once: a lab host that stops and starts keeps what Ansible
+# added (a registry's name), as a server does across a reboot.
+HOSTS = """127.0.0.1\tlocalhost
+::1\tlocalhost ip6-localhost ip6-loopback
+fe00::0\tip6-localnet
+ff00::0\tip6-mcastprefix
+ff02::1\tip6-allnodes
+ff02::2\tip6-allrouters
+{ip}\t{name}
+"""
 
 
 # Each node's systemd, journald, logind, dbus and dockerd hold inotify instances and watches
@@ -109,6 +122,10 @@ def ensure_node(node: Node, tag: str, image_id: str, current: dict[str, str] | N
         for volume in node.volumes:
             docker("volume", "create", "--label", cfg.LABEL, volume)
         mounts = [arg for vol, path in node.volumes.items() for arg in ("-v", f"{vol}:{path}")]
+        node.hosts_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        node.hosts_file.write_text(HOSTS.format(ip=node.ip, name=node.name))
+        node.hosts_file.chmod(0o644)
+        mounts += ["-v", f"{node.hosts_file}:/etc/hosts"]
         names = f"--name {node.container} --hostname {node.name} --label {cfg.LABEL}"
         net = f"--network {cfg.NETWORK} --ip {node.ip} --label {cfg.NODE_LABEL}={node.name}"
         docker("run", "-d", *names.split(), *net.split(), *cfg.RUN_FLAGS, *mounts, tag)
@@ -235,6 +252,8 @@ def down(images: bool) -> int:
         if found := docker(*lister.split(), "-q", "--filter", f"label={cfg.LABEL}").split():
             docker(*remover.split(), *found)
             log(f"removed {len(found)} {kind}(s)")
+    for hosts_file in (cfg.STATE_DIR / "etc-hosts").glob(f"{cfg.CONTAINER_PREFIX}*"):
+        hosts_file.unlink()
     if cfg.APART:
         # Its inventory is all generated; the network is the main lab's.
         if cfg.INVENTORY.parent.exists():

@@ -123,6 +123,12 @@ class Node:
                 f"{self.container}-containers": "/var/lib/containers",
                 f"{self.container}-srv": "/srv"}
 
+    @property
+    def hosts_file(self) -> Path:
+        """The node's /etc/hosts, kept here: the engine rewrites the /etc/hosts it makes for a
+        container at each start, and a server's survives its restart."""
+        return STATE_DIR / "etc-hosts" / self.container
+
     @classmethod
     def parse(cls, text: str) -> Node:
         """`node2`, `2` or the container name `dockhand-lab-node2`."""

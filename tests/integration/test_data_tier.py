@@ -465,9 +465,9 @@ def test_losing_a_host_fails_postgresql_and_redis_over_with_no_acknowledged_comm
                        f"{victim} streams again")
             wait_until(lambda: len(sentinels().discover_slaves("dockhand")) == 2, 120,
                        f"{victim} replicates Redis's new primary")
-            # The restart lost the host's /etc/hosts entries (the engine rewrites the file):
-            # site.yml puts them back, and writes Redis's new primary to disk without
-            # restarting it.
+            # The records find the host moved (GlusterFS's volume info, the GitLab service
+            # placed anew): site.yml runs every role, and writes Redis's new primary to disk
+            # without restarting it.
             run = run_playbook()
     pg_lost = [n for n, _ in pg.acked if n not in stored]
     rd_lost = [n for n, _ in rd.acked if n not in kept]

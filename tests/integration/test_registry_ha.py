@@ -72,7 +72,8 @@ def test_pushes_and_pulls_keep_working_with_a_registry_host_stopped(converged, h
         if stopped:
             subprocess.run(["docker", "start", "dockhand-lab-node3"], check=True,
                            capture_output=True, timeout=120)
-    # Back: the peer heals, the lab is converged again (Docker rewrote node3's /etc/hosts).
+    # Back: the peer heals, and site.yml converges the lab again (the restart moved what the
+    # records watch: GlusterFS's volume info, the GitLab service placed anew).
     deadline = time.monotonic() + 120
     while on_host("node3", "systemctl", "is-system-running", "--wait",
                   check=False).returncode not in (0, 1) and time.monotonic() < deadline:

@@ -295,9 +295,17 @@ def test_a_node_set_absent_is_drained_leaves_and_its_entry_is_removed(swarm, hos
 def test_a_stopped_manager_keeps_quorum_and_services_then_rejoins(swarm, hosts, e2e_image):
     down = "node2"
     subprocess.run(["docker", "stop", f"dockhand-lab-{down}"], check=True, capture_output=True)
+
+    def seen_down() -> bool:
+        # Were it the leader (earlier tests restart managers), the other two elect one first:
+        # until then no manager answers.
+        listed = on_host("node1", "docker", "node", "ls", "--format", "{{json .}}", check=False)
+        return listed.returncode == 0 and any(
+            json.loads(line) == {**json.loads(line), "Hostname": down, "Status": "Down"}
+            for line in listed.stdout.splitlines() if line.strip())
+
     try:
-        wait_for(lambda: any(n["Hostname"] == down and n["Status"] == "Down" for n in nodes()),
-                 90, f"{down} to be seen down")
+        wait_for(seen_down, 90, f"{down} to be seen down")
         listed = nodes()  # answers only while the managers left have quorum
         assert sorted(n["ManagerStatus"] for n in listed) == [
             "", "Leader", "Reachable", "Unreachable"], listed
