@@ -175,9 +175,10 @@ def converge() -> None:
         assert run.rc == 0, run.output[-4000:]
 
 
-def lab(*args: str) -> None:
-    """python -m lab (up, rebuild a node, ...): the lab is not converged afterwards."""
-    _DIRTY.add(EVERYTHING)
+def lab(*args: str, limit: str | None = None) -> None:
+    """python -m lab (up, rebuild a node, ...): the lab is not converged afterwards, or only
+    the hosts of `limit` are not (`up` starting a node that was stopped)."""
+    changed_by_hand(*((SITE, "--limit", limit) if limit else ()))
     subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, check=True,
                    capture_output=True, timeout=900)
 
