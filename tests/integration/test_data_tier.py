@@ -21,7 +21,15 @@ import urllib.request
 import psycopg2
 import pytest
 import redis
-from labtools import PKI, ROOT, changed_by_hand, lab_vault, on_host, run_playbook
+from labtools import (
+    PKI,
+    ROOT,
+    changed_by_hand,
+    lab_vault,
+    on_host,
+    role_default,
+    run_playbook,
+)
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
@@ -169,7 +177,9 @@ def test_a_member_restart_is_refused_while_another_member_is_down(converged):
     so node1 is left running and the step fails naming node2; node1 stopped itself, the
     same step brings it back."""
     script = ROOT / "roles" / "etcd" / "files" / "member.sh"
-    env = ["env", "ENV_FILE=/etc/dockhand/etcd/etcd.env", "TIMEOUT=60", "DATA=/var/lib/etcd"]
+    # As the role's restart task runs it.
+    env = ["env", f"ENV_FILE={role_default('etcd', 'etcd_config_dir')}/etcd.env", "TIMEOUT=60",
+           f"DATA={role_default('etcd', 'etcd_data_dir')}"]
     subprocess.run(["docker", "cp", str(script), "dockhand-lab-node1:/tmp/member.sh"],
                    check=True, capture_output=True)
     pid = on_host("node1", "systemctl", "show", "-P", "MainPID", "etcd").stdout.strip()

@@ -138,8 +138,8 @@ def test_a_run_with_nothing_moved_skips_every_role_and_a_change_by_hand_runs_the
     # Starting and enabling the engine is the one change on that host, and there is none on
     # the others.
     assert run.recap[stopped]["changed"] == 1, run.output[-4000:]
-    assert {h: r["changed"] for h, r in run.recap.items() if h not in (host, stopped)} == {
-        h: 0 for h in run.recap if h not in (host, stopped)}, _changes(run.output)
+    assert not [h for h, r in run.recap.items() if h not in (host, stopped) and r["changed"]], \
+        _changes(run.output)
     assert on_host(stopped, "systemctl", "is-enabled", "docker.service").stdout.strip() == "enabled"
     assert_engine_active([stopped])
     secrets = run_secrets()
