@@ -27,14 +27,17 @@ def parse_node(text: str) -> Node:
 
 
 def lab_nodes() -> dict[Node, dict[str, str]]:
-    """Existing node containers -> {state, image (id), tag}, in node order."""
+    """Existing node containers -> {state, image (id), tag, hosts (the file mounted as its
+    /etc/hosts, or '')}, in node order."""
     names = docker("ps", "-aq", "--filter", f"label={cfg.NODE_LABEL}",
                    "--filter", f"label={cfg.LABEL}").split()
-    fmt = "{{.Name}} {{.State.Status}} {{.Image}} {{.Config.Image}}"
+    fmt = ("{{.Name}} {{.State.Status}} {{.Image}} {{.Config.Image}} {{range .Mounts}}"
+           '{{if eq .Destination "/etc/hosts"}}{{.Source}}{{end}}{{end}}')
     found = {}
     for line in docker("inspect", "-f", fmt, *names).splitlines() if names else []:
-        name, state, image, tag = line.split()
-        found[Node.parse(name.lstrip("/"))] = {"state": state, "image": image, "tag": tag}
+        name, state, image, tag, *hosts = line.split(maxsplit=4)
+        found[Node.parse(name.lstrip("/"))] = {"state": state, "image": image, "tag": tag,
+                                               "hosts": "".join(hosts)}
     return dict(sorted(found.items(), key=lambda item: item[0].index))
 
 
@@ -116,6 +119,14 @@ def ensure_node(node: Node, tag: str, image_id: str, current: dict[str, str] | N
     action = "created"
     if current and current["image"] != image_id:
         log(f"{node.name} runs the older image {current['tag']}: recreating it (fresh volumes)")
+        remove_node(node)
+        current, action = None, "recreated"
+    # A stopped node made by a checkout since removed (a CI clone) cannot start: the file it
+    # mounts as /etc/hosts went with that checkout.
+    if current and current["state"] != "running" and current["hosts"] \
+            and not Path(current["hosts"]).is_file():
+        log(f"{node.name}'s /etc/hosts was {current['hosts']}, now gone: recreating it "
+            "(fresh volumes)")
         remove_node(node)
         current, action = None, "recreated"
     if current is None:

@@ -414,18 +414,24 @@ def redis_primary() -> str:
 
 
 def move_redis_primary(to: str) -> None:
-    """Sentinel's own failover, steered: the other replicas may not be promoted meanwhile."""
+    """Sentinel's own failover, steered: the other replicas may not be promoted meanwhile.
+    A Sentinel picks the replica by the priority it last read from each (INFO, every 10 s),
+    so the failover is asked for only once it has read the others' new priority."""
     if redis_primary() == to:
         return
     password = lab_vault()["vault_gitlab_redis_password"]
     others = [m for m in MEMBERS if m not in (to, redis_primary())]
     replicas = {m: redis.Redis(host=ADDRESS[m], port=6379, password=password, **REDIS_TLS)
                 for m in others}
+    sentinel = redis.Redis(host=ADDRESS[to], port=26379, password=sentinel_password(),
+                           **REDIS_TLS)
+    barred = {ADDRESS[m] for m in others}
     for client in replicas.values():
         client.config_set("replica-priority", 0)
     try:
-        redis.Redis(host=ADDRESS[to], port=26379, password=sentinel_password(),
-                    **REDIS_TLS).execute_command("SENTINEL", "FAILOVER", "dockhand")
+        wait_until(lambda: all(r["slave-priority"] == 0 for r in sentinel.sentinel_slaves(
+            "dockhand") if r["ip"] in barred), 30, f"{to}'s Sentinel reads the others' priority")
+        sentinel.execute_command("SENTINEL", "FAILOVER", "dockhand")
         wait_until(lambda: redis_primary() == to, 60, f"{to} becomes Redis's primary")
     finally:
         for client in replicas.values():
