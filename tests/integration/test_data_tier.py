@@ -377,6 +377,39 @@ def test_the_sentinels_agree_on_a_primary_with_two_replicas_over_tls_only(conver
         redis.Redis(host=host, port=6379, socket_timeout=2, **REDIS_TLS).ping()
 
 
+def test_a_redis_restart_is_refused_while_another_member_is_down(converged):
+    """The role's restart step for Redis (cycle.sh restart, one member after the other) on a
+    replica while the other replica's Redis is stopped: restarting this one too would leave
+    the primary alone, so it is left running and the step fails naming the stopped one; the
+    replica stopped itself, the same step brings it back."""
+    primary = redis_primary()
+    runner, stopped = [m for m in MEMBERS if m != primary]
+    script = ROOT / "roles" / "redis_ha" / "files" / "cycle.sh"
+    subprocess.run(["docker", "cp", str(script), f"dockhand-lab-{runner}:/tmp/cycle.sh"],
+                   check=True, capture_output=True)
+    # As the role's restart task runs it: the other members' addresses after the timeout.
+    restart = ["sh", "/tmp/cycle.sh", "restart", "redis-server.service", "6379", "60",
+               *(ADDRESS[m] for m in MEMBERS if m != runner)]
+    # One line, as Ansible's stdin gives it.
+    password = lab_vault()["vault_gitlab_redis_password"] + "\n"
+    pid = on_host(runner, "systemctl", "show", "-P", "MainPID", "redis-server").stdout.strip()
+    on_host(stopped, "systemctl", "stop", "redis-server")
+    try:
+        refused = on_host(runner, *restart, stdin=password, check=False)
+    finally:
+        on_host(stopped, "systemctl", "start", "redis-server")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"{ADDRESS[stopped]}:6379 do not listen" in refused.stderr
+    assert on_host(runner, "systemctl", "show", "-P", "MainPID",
+                   "redis-server").stdout.strip() == pid
+    on_host(runner, "systemctl", "stop", "redis-server")
+    restarted = on_host(runner, *restart, stdin=password, check=False)
+    on_host(runner, "rm", "/tmp/cycle.sh")
+    assert restarted.returncode == 0, restarted.stderr
+    wait_until(lambda: len(sentinels().discover_slaves("dockhand")) == 2, 60,
+               "both replicas linked again")
+
+
 class RedisWriter(threading.Thread):
     """Appends numbered items to a list on the primary the Sentinels name, one at a time,
     and keeps the numbers Redis acknowledged and when, and why any write failed. A write
@@ -429,8 +462,9 @@ def move_redis_primary(to: str) -> None:
     for client in replicas.values():
         client.config_set("replica-priority", 0)
     try:
-        wait_until(lambda: all(r["slave-priority"] == 0 for r in sentinel.sentinel_slaves(
-            "dockhand") if r["ip"] in barred), 30, f"{to}'s Sentinel reads the others' priority")
+        wait_until(lambda: barred <= {r["ip"] for r in sentinel.sentinel_slaves("dockhand")
+                                      if r["slave-priority"] == 0},
+                   30, f"{to}'s Sentinel reads the others' priority")
         sentinel.execute_command("SENTINEL", "FAILOVER", "dockhand")
         wait_until(lambda: redis_primary() == to, 60, f"{to} becomes Redis's primary")
     finally:
