@@ -21,10 +21,8 @@ is a miss too.
 
 `--quick` skips 1, the rebuilds and the every-role no-op: steps 2-5 run once on the lab as
 it is (on a lab `make lab-up` has just built, step 2 is a fresh converge), and no ratio is
-held against a target; a no-op that changes something still fails it. In step 5 the first
-site.yml is the no-op where it changes nothing (the lab the lab suite leaves converged), and
-only where it converged something does a second one follow. `make bench-quick` runs it, so
-that a change that breaks the benchmark is found before it lands.
+held against a target; a no-op that changes something still fails it. `make bench-quick`
+runs it, so that a change that breaks the benchmark is found before it lands.
 """
 
 from __future__ import annotations
@@ -80,8 +78,6 @@ def failures(output: str) -> str:
 
 # The no-op re-runs that reported a change, by label: a miss whatever the times.
 CHANGED: dict[str, int] = {}
-# What each run changed, by label.
-RAN: dict[str, int] = {}
 
 
 def timed(label: str, cmd: list[str], profile: bool = False) -> float:
@@ -93,11 +89,11 @@ def timed(label: str, cmd: list[str], profile: bool = False) -> float:
     if proc.returncode != 0:
         sys.exit(f"[bench] {label} failed:\n{failures(proc.stdout)}\n{proc.stdout[-3000:]}\n"
                  f"{proc.stderr[-3000:]}")
-    RAN[label] = sum(int(n) for n in re.findall(r" changed=(\d+)", proc.stdout))
     if " changed=" in proc.stdout and "no-op" in label:
-        print(f"[bench] {label}: changed={RAN[label]}", flush=True)
-        if RAN[label]:
-            CHANGED[label] = RAN[label]
+        changed = sum(int(n) for n in re.findall(r" changed=(\d+)", proc.stdout))
+        print(f"[bench] {label}: changed={changed}", flush=True)
+        if changed:
+            CHANGED[label] = changed
     if profile:
         print(profile_lines(proc.stdout), flush=True)
     print(f"[bench] {label}: {elapsed:.1f} s", flush=True)
@@ -148,13 +144,10 @@ def main() -> int:
     facts = timed("facts floor (gather facts only)",
                   ["ansible-playbook", *inventory, "bench/facts.yml"])
 
-    site = ["ansible-playbook", *inventory, "playbooks/site.yml", *extra]
-    on_top = "whole site.yml (registry, swarm, GitLab, front door, HA registry, Podman) on top"
-    site_noop = timed(on_top, site)
-    if not args.quick or RAN[on_top]:
-        site_noop = timed("site no-op re-run (site.yml)", site)
-    else:
-        print(f"[bench] {on_top}: changed=0, so it is the site no-op (quick)", flush=True)
+    timed("whole site.yml (registry, swarm, GitLab, front door, HA registry, Podman) on top",
+          ["ansible-playbook", *inventory, "playbooks/site.yml", *extra])
+    site_noop = timed("site no-op re-run (site.yml)",
+                      ["ansible-playbook", *inventory, "playbooks/site.yml", *extra])
     # What a run costs when a host moved (or one is asked for): every role checks its
     # state. Profiled: where the time of a run that has work to find goes. Not in quick
     # mode: the lab suite runs site.yml with every role (-vvv, --check) already, and
