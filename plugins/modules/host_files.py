@@ -47,6 +47,13 @@ options:
       mode: {description: Octal mode., type: str, default: "0644"}
       owner: {description: Owner name or numeric ID., type: str, default: root}
       group: {description: Group name or numeric ID., type: str, default: root}
+      backup:
+        description:
+          - Before new content replaces the file, keep a copy of it beside it (as
+            M(ansible.builtin.copy)'s C(backup) does), named in RV(backups), so that the
+            caller can put it back when what reads the file refuses the new one.
+        type: bool
+        default: false
   secret_files:
     description:
       - Like O(files), for private keys and credentials; their content is never printed or
@@ -122,6 +129,13 @@ content_changed_paths:
   returned: always
   type: list
   elements: str
+backups:
+  description:
+    - For each file with O(files[].backup) whose content was replaced, its path and the
+      path of the copy kept of it. Empty in check mode.
+  returned: always
+  type: dict
+  sample: {/etc/dockhand/etcd/etcd.env: /etc/dockhand/etcd/etcd.env.1234.2026-12-05@02:40:00~}
 """
 
 import grp
@@ -150,7 +164,8 @@ _PATH_SPEC = dict(path=dict(type="path", required=True), owner=dict(type="str", 
 DIR_SPEC = dict(_PATH_SPEC, mode=dict(type="str", default=DIR_MODE),
                 recurse=dict(type="bool", default=False))
 FILE_SPEC = dict(_PATH_SPEC, content=dict(type="str", required=True),
-                 mode=dict(type="str", default=FILE_MODE))
+                 mode=dict(type="str", default=FILE_MODE),
+                 backup=dict(type="bool", default=False))
 # Only the content is secret: the paths stay readable in changed_paths, which callers
 # compare to decide what to restart.
 SECRET_FILE_SPEC = dict(FILE_SPEC, content=dict(type="str", required=True, no_log=True))
@@ -163,6 +178,8 @@ class HostFiles:
         self.changed_paths = []
         # Created, rewritten or removed: what a reader of the file would see differently.
         self.content_changed_paths = []
+        # Path -> the copy kept of it before its content was replaced.
+        self.backups = {}
         self.diff = []
 
     def _ids(self, item):
@@ -253,6 +270,8 @@ class HostFiles:
             self.diff.append({"before_header": path, "after_header": path,
                               "before": before or "", "after": content})
         if not self.check:
+            if before is not None and item.get("backup"):
+                self.backups[path] = self.module.backup_local(path)
             atomic_write(path, content, self._mode(item), module=self.module,
                          unsafe_writes=True)
             self._metadata(path, item)
@@ -324,7 +343,7 @@ def main():
                     "owner": "root", "group": "root",
                     "content": fact_script(sys.executable, paths)}, secret=False)
     result = {"changed": bool(files.changed_paths), "changed_paths": files.changed_paths,
-              "content_changed_paths": files.content_changed_paths}
+              "content_changed_paths": files.content_changed_paths, "backups": files.backups}
     if module._diff:
         result["diff"] = files.diff
     module.exit_json(**result)

@@ -51,6 +51,9 @@ def test_three_members_with_generated_passwords_pass(tmp_path):
          "give each host its own etcd_member_address"),
         ({"etcd": HOSTS[:3]}, ["-e", "etcd_election_timeout=300"], None,
          "etcd_election_timeout (300 ms) at least 5 times etcd_heartbeat_interval"),
+        ({"etcd": HOSTS[:3]}, ["-e", "etcd_election_timeout=60000"], None,
+         "etcd_election_timeout (60000 ms) at least 5 times etcd_heartbeat_interval (100 ms) "
+         "and under 50000 ms"),
         ({"etcd": HOSTS[:3], "postgresql": HOSTS[:1]}, [], None,
          "postgresql_ha_synchronous_mode needs a standby"),
         ({"postgresql": HOSTS[:3]}, [], None, "the etcd group must not be empty"),
@@ -73,11 +76,11 @@ def test_three_members_with_generated_passwords_pass(tmp_path):
         (THREE, ["-e", "redis_ha_min_replicas_to_write=3"], None,
          "redis_ha_min_replicas_to_write (3) must be fewer than the members (3)"),
     ],
-    ids=["etcd-2", "etcd-4", "etcd-same-address", "etcd-timing", "pg-sync-alone",
-         "pg-no-etcd", "pg-empty-password", "pg-short-password", "pg-user-empty-password",
-         "pg-unknown-owner", "pg-ttl", "pg-endpoint-on-registry-port", "redis-2-sentinels",
-         "redis-quorum-above-sentinels", "redis-empty-password", "redis-short-password",
-         "redis-min-replicas"],
+    ids=["etcd-2", "etcd-4", "etcd-same-address", "etcd-timing", "etcd-timeout-too-long",
+         "pg-sync-alone", "pg-no-etcd", "pg-empty-password", "pg-short-password",
+         "pg-user-empty-password", "pg-unknown-owner", "pg-ttl", "pg-endpoint-on-registry-port",
+         "redis-2-sentinels", "redis-quorum-above-sentinels", "redis-empty-password",
+         "redis-short-password", "redis-min-replicas"],
 )
 def test_bad_input_is_refused_naming_the_variable(tmp_path, groups, extra, hostvars, says):
     rc, out = preflight(tmp_path, groups, *extra, hostvars=hostvars)

@@ -134,6 +134,32 @@ def test_a_directory_another_host_makes_meanwhile_is_taken_and_a_file_is_refused
         files.directory({"path": str(taken), "mode": "0755", **me})
 
 
+def test_a_replaced_file_asked_to_be_kept_is_copied_beside_it_first(tmp_path):
+    """backup: the file as it was is kept, with its mode, when new content replaces it, and
+    named in backups; a file created, one rewritten without backup and a check run keep
+    nothing."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    env, plain = conf / "etcd.env", conf / "plain.conf"
+    env.write_text("OLD=1\n")
+    os.chmod(env, 0o640)
+    plain.write_text("old\n")
+    args = {"files": [{"path": str(env), "content": "NEW=1\n", "mode": "0640", "backup": True},
+                      {"path": str(plain), "content": "new\n"},
+                      {"path": str(conf / "new.conf"), "content": "x\n", "backup": True}]}
+    checked = run_module("host_files", args, tmp_path, check_mode=True)
+    assert checked["changed"] and checked["backups"] == {}
+    assert sorted(p.name for p in conf.iterdir()) == ["etcd.env", "plain.conf"]
+
+    done = run_module("host_files", args, tmp_path)
+    assert list(done["backups"]) == [str(env)]
+    kept = Path(done["backups"][str(env)])
+    assert kept.parent == conf and kept.name.startswith("etcd.env.")
+    assert kept.read_text() == "OLD=1\n" and stat.S_IMODE(kept.stat().st_mode) == 0o640
+    assert env.read_text() == "NEW=1\n"
+    assert run_module("host_files", args, tmp_path)["backups"] == {}
+
+
 def test_a_block_needs_an_existing_file(tmp_path):
     result = run_module("host_files", {"blocks": [{"path": str(tmp_path / "nope"),
                                                    "marker": "m", "block": "x"}]}, tmp_path)
