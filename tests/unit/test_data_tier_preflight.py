@@ -53,7 +53,7 @@ def test_three_members_with_generated_passwords_pass(tmp_path):
          "etcd_election_timeout (300 ms) at least 5 times etcd_heartbeat_interval"),
         ({"etcd": HOSTS[:3]}, ["-e", "etcd_election_timeout=60000"], None,
          "etcd_election_timeout (60000 ms) at least 5 times etcd_heartbeat_interval (100 ms) "
-         "and under 50000 ms"),
+         "and at most 50000 ms"),
         ({"etcd": HOSTS[:3], "postgresql": HOSTS[:1]}, [], None,
          "postgresql_ha_synchronous_mode needs a standby"),
         ({"postgresql": HOSTS[:3]}, [], None, "the etcd group must not be empty"),
