@@ -9,11 +9,16 @@ action=$1
 boot=/run/dockhand-etcd-bootstrap.env
 since=$(date '+%Y-%m-%d %H:%M:%S')
 
+# A restart's old process may still answer until systemd has stopped it: after a restart
+# only the unit's next invocation counts (a start may join a start job already under way,
+# which keeps its invocation). Polled every 0.2 s: each member's wait holds up the next one.
 healthy() {
   deadline=$(( $(date +%s) + TIMEOUT ))
-  until dockhand-etcdctl --command-timeout=3s endpoint health >/dev/null 2>&1; do
+  until { [ "$action" != restart ] \
+          || [ "$(systemctl show -p InvocationID --value etcd.service)" != "$before" ]; } \
+      && dockhand-etcdctl --command-timeout=3s endpoint health >/dev/null 2>&1; do
     [ "$(date +%s)" -ge "$deadline" ] && return 1
-    sleep 1
+    sleep 0.2
   done
 }
 
@@ -31,6 +36,7 @@ fi
 
 systemctl daemon-reload
 systemctl reset-failed etcd.service 2>/dev/null
+before=$(systemctl show -p InvocationID --value etcd.service)
 case $action in
   bootstrap)
     printf 'ETCD_INITIAL_CLUSTER_STATE=new\n' > "$boot"
@@ -39,8 +45,6 @@ case $action in
   restart) systemctl restart --no-block etcd.service ;;
   *) echo "unknown action $action" >&2; exit 2 ;;
 esac
-# A restart's old process may still answer for a moment.
-[ "$action" = restart ] && sleep 1
 if healthy; then
   rm -f "$boot"
   exit 0
@@ -59,6 +63,7 @@ if [ "$action" = bootstrap ]; then
   echo "etcd did not form the new cluster within ${TIMEOUT}s (every member must start at once; this one is stopped and left empty for the next run). etcd said: ${reason:-nothing}" >&2
 elif [ -n "$restored" ]; then
   systemctl daemon-reload
+  before=$(systemctl show -p InvocationID --value etcd.service)
   systemctl restart --no-block etcd.service
   if healthy; then state="it answers again with them"; else state="it does not answer with them either"; fi
   echo "etcd did not answer within ${TIMEOUT}s after the change; put back${restored} and restarted it: ${state}. etcd said: ${reason:-nothing}" >&2

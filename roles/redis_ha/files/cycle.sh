@@ -26,6 +26,7 @@ fi
 systemctl daemon-reload
 systemctl reset-failed "$unit" 2>/dev/null
 systemctl "$action" "$unit" || true
+# Polled every 0.2 s: the group's next member is restarted only once this one is back.
 deadline=$(( $(date +%s) + timeout ))
 until [ "$(cli PING)" = PONG ]; do
   if [ "$(date +%s)" -ge "$deadline" ]; then
@@ -33,7 +34,7 @@ until [ "$(cli PING)" = PONG ]; do
       "$(journalctl -u "$unit" -n 5 -o cat --no-pager | tr '\n' ' ')" >&2
     exit 1
   fi
-  sleep 1
+  sleep 0.2
 done
 if [ "$unit" = redis-server.service ]; then
   until cli INFO replication | grep -q -e '^role:master' -e '^master_link_status:up'; do
@@ -41,6 +42,6 @@ if [ "$unit" = redis-server.service ]; then
       echo "$unit answers, but its link to the primary is not up within ${timeout}s" >&2
       exit 1
     fi
-    sleep 1
+    sleep 0.2
   done
 fi
