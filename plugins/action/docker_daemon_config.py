@@ -33,9 +33,12 @@ class ActionModule(ActionBase):
                               f"not {type(options).__name__}")
             return result
         remove_keys = args.get("remove_keys") or []
+        # The controller knows an engine's version only when it is given: "auto" asks the host.
+        version = str(args.get("engine_version", "auto") or "").strip()
         errors = daemon_validate.request_errors(
             options, remove_keys, args.get("state") or "merged",
-            boolean(args.get("allow_unknown_keys", False), strict=True))
+            boolean(args.get("allow_unknown_keys", False), strict=True),
+            "" if version == "auto" else version)
         if errors:
             result.update(failed=True, changed=False, errors=errors,
                           msg=daemon_validate.failure_message(name, errors))

@@ -25,12 +25,16 @@ from ansible_collections.dockhand.docker.plugins.module_utils.daemon_options imp
     POOLS,
     PROXIES,
     PROXY_KEYS,
+    REMOVED_STORAGE_DRIVERS,
     RUNTIMES,
     SIZE,
     STR,
     STR_LIST,
     STR_MAP,
     ULIMITS,
+    parse_version,
+    unsupported_reason,
+    version_text,
 )
 
 _BUILTIN_TYPES = (bool, int, float, str, list, dict)
@@ -328,16 +332,25 @@ def _unknown_key_error(key: str) -> str:
             "see dockerd --help)")
 
 
-def validate(options, allow_unknown: bool = False) -> list[str]:
-    """Return every problem in ``options`` that would make dockerd refuse the file."""
+def validate(options, allow_unknown: bool = False, engine_version: str = "") -> list[str]:
+    """Return every problem in ``options`` that would make dockerd refuse the file; with
+    ``engine_version`` (as a package or dockerd --version prints it), also every key that
+    engine does not know yet or any more."""
     if not isinstance(options, dict):
         return [f"daemon.json options must be a mapping, not the {_type_name(options)}"]
+    version = parse_version(engine_version) if engine_version else None
     errors = []
     for key, value in options.items():
         spec = OPTIONS.get(key)
         if spec is None:
             if not allow_unknown:
                 errors.append(_unknown_key_error(key))
+            continue
+        reason = unsupported_reason(key, version[0]) if version else None
+        if reason:
+            errors.append(f"'{key}' is not known to this host's engine, Docker Engine "
+                          f"{version[1]} ({reason}): leave it out for this host, or give the "
+                          f"host an engine that knows it")
             continue
         if value is None:
             errors.append(f"'{key}' is null; leave it out, or list it in remove_keys to drop it")
@@ -346,16 +359,22 @@ def validate(options, allow_unknown: bool = False) -> list[str]:
         errors += type_errors
         if not type_errors and key in _VALUE_CHECKS:
             errors += _VALUE_CHECKS[key](key, value)
+        removed = (REMOVED_STORAGE_DRIVERS.get(value)
+                   if key == "storage-driver" and isinstance(value, str) else None)
+        if version and removed and version[0] >= removed:
+            errors.append(f"'storage-driver': {value} is not in this host's engine, Docker Engine "
+                          f"{version[1]} (removed in Docker Engine {version_text(removed)}): "
+                          "use overlay2")
     return errors
 
 
 def request_errors(options, remove_keys=(), state: str = "merged",
-                   allow_unknown: bool = False) -> list[str]:
+                   allow_unknown: bool = False, engine_version: str = "") -> list[str]:
     """What is wrong with a request on its own, before any host's file is read.
 
     The controller checks this before it contacts a host, and the module again on the host.
     """
-    errors = validate(options, allow_unknown)
+    errors = validate(options, allow_unknown, engine_version)
     if state == "merged":
         errors += [f"'{k}' is both in options and in remove_keys; keep one"
                    for k in remove_keys if k in options]

@@ -52,6 +52,17 @@ options:
         engine on the host is known to accept the key.
     type: bool
     default: false
+  engine_version:
+    description:
+      - The version of the engine that reads the file, as its package or C(dockerd --version)
+        prints it (C(20.10.24+dfsg1-1+b3), C(26.1.5)). Keys that engine does not know yet, or
+        any more, are refused by version before anything is written, naming the key, the
+        engine's version and the version that added or removed the key.
+      - V(auto) asks C(dockerd --version) on the host; a host without dockerd (not installed
+        yet) is then checked without a version. An empty string checks no version.
+      - With O(validate_only) only a given version is checked (the host is not contacted).
+    type: str
+    default: auto
   backup:
     description: Keep a timestamped copy of C(daemon.json) and of the drop-in before changing them.
     type: bool
@@ -213,6 +224,11 @@ dropin_backup_file:
   description: Backup of the previous drop-in, when one was made.
   returned: success
   type: str
+engine_version:
+  description: The engine version the keys were checked against; empty when none was known.
+  returned: success
+  type: str
+  sample: 20.10.24
 unit_conflicts:
   description: Flags on the unit's command line that the resulting configuration also sets.
   returned: success
@@ -235,6 +251,7 @@ import stat
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockhand.docker.plugins.module_utils import (
     daemon_json,
+    daemon_options,
     daemon_unit,
     daemon_validate,
 )
@@ -252,6 +269,7 @@ class DaemonConfigManager:
             "backup_file": None,
             "dropin_changed": False,
             "dropin_backup_file": None,
+            "engine_version": "",
             "unit_conflicts": [],
         }
 
@@ -282,17 +300,33 @@ class DaemonConfigManager:
                     "or use state=exact to replace it"
             )
 
+    def _engine_version(self):
+        """The version to check the keys against: the one given, or dockerd's own."""
+        wanted = self.params["engine_version"].strip()
+        if wanted != "auto":
+            return wanted
+        dockerd = self.module.get_bin_path("dockerd")
+        if not dockerd:
+            return ""
+        rc, out, err = self.module.run_command([dockerd, "--version"])
+        if rc != 0:
+            self.module.fail_json(msg=f"dockerd --version failed (rc {rc}): {err or out}")
+        return out.strip()
+
     def _validation_errors(self, existing):
         options, path = self.params["options"], self.params["path"]
         remove = self.params["remove_keys"]
         allow_unknown = self.params["allow_unknown_keys"]
+        version = self._engine_version()
+        parsed = daemon_options.parse_version(version) if version else None
+        self.results["engine_version"] = parsed[1] if parsed else ""
         errors = daemon_validate.request_errors(options, remove, self.params["state"],
-                                                allow_unknown)
+                                                allow_unknown, version)
         if self.params["state"] == "merged":
             kept = {k: v for k, v in (existing or {}).items()
                     if k not in options and k not in remove}
             errors += [f"{e} (already in {path}; fix it there or drop it with remove_keys)"
-                       for e in daemon_validate.validate(kept, allow_unknown)]
+                       for e in daemon_validate.validate(kept, allow_unknown, version)]
         return errors
 
     def _ensure_dir(self, path):
@@ -438,6 +472,7 @@ def main():
             unit_search_roots=dict(type="list", elements="path", default=["/"]),
             mode=dict(type="raw", default="0644"),
             options_name=dict(type="str", default="options"),
+            engine_version=dict(type="str", default="auto"),
             # Acted on by the action plugin, which never runs the module when it is true.
             validate_only=dict(type="bool", default=False),
         ),

@@ -54,3 +54,19 @@ def test_a_real_run_does_contact_the_host():
     rc, out = adhoc({"options": {"debug": True}})
     assert rc != 0
     assert "UNREACHABLE" in out
+
+
+def test_a_given_engine_version_is_checked_on_the_controller():
+    """docker_engine passes the version its local fact read at fact gathering: a key that
+    engine does not know fails before any host is contacted."""
+    rc, out = adhoc({"options": {"cdi-spec-dirs": ["/etc/cdi"]}, "validate_only": True,
+                     "engine_version": "20.10.24+dfsg1-1+deb12u1+b6",
+                     "options_name": "docker_daemon_options"})
+    assert rc != 0
+    assert "UNREACHABLE" not in out
+    assert "'cdi-spec-dirs' is not known to this host's engine, Docker Engine 20.10.24" in out
+
+
+def test_auto_leaves_the_version_to_the_host():
+    rc, out = adhoc({"options": {"cdi-spec-dirs": ["/etc/cdi"]}, "validate_only": True})
+    assert rc == 0, out

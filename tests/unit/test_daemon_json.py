@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -776,3 +778,107 @@ def test_module_warns_when_a_later_dropin_overrides_ours(host):
     result = host.run(options=HOSTS)
     assert result["dropin_changed"] is True
     assert "override.conf sets ExecStart" in host.warnings(result)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("20.10.24", ((20, 10), "20.10.24")),
+        ("20.10.24+dfsg1-1+deb12u1+b6", ((20, 10), "20.10.24")),  # Debian 12's docker.io
+        ("26.1.5+dfsg1-9", ((26, 1), "26.1.5")),  # Debian 13's
+        ("5:26.1.4-1~debian.12~bookworm", ((26, 1), "26.1.4")),  # docker-ce, with its epoch
+        ("3:25.0.0-1.el9", ((25, 0), "25.0.0")),  # rpm's EPOCH:VERSION-RELEASE
+        ("Docker version 20.10.24+dfsg1, build 297e128", ((20, 10), "20.10.24")),
+        ("Docker version 28.0.1, build 068a01e", ((28, 0), "28.0.1")),
+        ("27.0", ((27, 0), "27.0")),
+        ("", None),
+        ("not a version", None),
+    ],
+)
+def test_engine_versions_are_read_as_packages_and_dockerd_print_them(text, expected):
+    assert opts.parse_version(text) == expected
+
+
+PROXY = {"http-proxy": "http://p:3128"}
+CDI = ["/etc/cdi"]
+NET_OPTS = {"bridge": {"a": "b"}}
+ADDED, REMOVED = "added in Docker Engine", "removed in Docker Engine"
+VERSIONED = {
+    # Keys added after 20.10, each refused by the engine before it and taken from it on.
+    "proxies-20.10": ({"proxies": PROXY}, "20.10.24", f"{ADDED} 23.0"),
+    "proxies-23.0": ({"proxies": PROXY}, "23.0.0", None),
+    "network-opts-23.0": ({"default-network-opts": NET_OPTS}, "23.0.6", f"{ADDED} 24.0"),
+    "network-opts-24.0": ({"default-network-opts": NET_OPTS}, "24.0.0", None),
+    "cdi-20.10": ({"cdi-spec-dirs": CDI}, "20.10.24+dfsg1-1+deb12u1", f"{ADDED} 25.0"),
+    "cdi-26.1": ({"cdi-spec-dirs": CDI}, "26.1.5+dfsg1-9", None),
+    "log-format-24.0": ({"log-format": "json"}, "24.0.9", f"{ADDED} 25.0"),
+    "gateway-ips-27.5": ({"host-gateway-ips": ["192.0.2.1"]}, "27.5.1", f"{ADDED} 28.0"),
+    "direct-routing-28.1": ({"allow-direct-routing": True}, "28.1.1", f"{ADDED} 28.2"),
+    "direct-routing-28.2": ({"allow-direct-routing": True}, "28.2.0", None),
+    # Keys an engine no longer takes.
+    "oom-20.10": ({"oom-score-adjust": -500}, "20.10.24", None),
+    "oom-26.1": ({"oom-score-adjust": -500}, "26.1.5", f"{REMOVED} 25.0"),
+    "cors-28.0": ({"api-cors-header": "*"}, "28.0.0", f"{REMOVED} 28.0"),
+    # Values: storage drivers removed by version.
+    "overlay-20.10": ({"storage-driver": "overlay"}, "20.10.24", None),
+    "overlay-24.0": ({"storage-driver": "overlay"}, "24.0.0", f"{REMOVED} 24.0"),
+    "devicemapper-24.0": ({"storage-driver": "devicemapper"}, "24.0.9", None),
+    "devicemapper-26.1": ({"storage-driver": "devicemapper"}, "26.1.5", f"{REMOVED} 25.0"),
+    # Without a version, the table's union: every key any of these engines takes.
+    "no-version": ({"cdi-spec-dirs": CDI, "oom-score-adjust": -500}, "", None),
+}
+
+
+@pytest.mark.parametrize(("options", "version", "expected"), list(VERSIONED.values()),
+                         ids=list(VERSIONED))
+def test_keys_are_checked_against_the_engine_version(options, version, expected):
+    errors = validation.validate(options, engine_version=version)
+    if expected is None:
+        assert errors == []
+    else:
+        [error] = errors
+        key = next(iter(options))
+        assert f"'{key}'" in error and expected in error
+        assert f"Docker Engine {opts.parse_version(version)[1]}" in error
+
+
+def test_every_version_bound_is_an_engine_release_from_20_10_on():
+    bounds = [b for spec in opts.OPTIONS.values() for b in (spec.since, spec.until) if b]
+    assert bounds and all(b == (20, 10) or b >= (23, 0) for b in bounds)
+    for key, spec in opts.OPTIONS.items():
+        if spec.since and spec.until:
+            assert spec.since < spec.until, key
+
+
+def test_the_module_names_the_key_and_the_engine_version_before_writing(host):
+    result = host.run(options={"cdi-spec-dirs": ["/etc/cdi"], "debug": True},
+                      engine_version="20.10.24+dfsg1-1+deb12u1+b6",
+                      options_name="docker_daemon_options")
+    assert result["failed"] is True
+    assert "docker_daemon_options" in result["msg"]
+    assert "'cdi-spec-dirs' is not known to this host's engine, Docker Engine 20.10.24" in \
+        result["msg"]
+    assert not host.daemon_json.exists()
+
+
+def test_a_key_already_in_the_file_is_checked_against_the_version_too(host):
+    write(host.daemon_json, '{"oom-score-adjust": -500}')
+    result = host.run(options={"debug": True}, engine_version="26.1.5")
+    assert result["failed"] is True
+    assert "'oom-score-adjust'" in result["msg"] and "already in" in result["msg"]
+    assert json.loads(host.daemon_json.read_text()) == {"oom-score-adjust": -500}
+
+
+def test_auto_checks_against_the_dockerd_on_the_host(host):
+    """This machine's own dockerd (make docker installs Debian's): its version is the one
+    the keys are checked against; without a dockerd there is none to check against."""
+    result = host.run(options={"debug": True})
+    assert result["changed"] is True
+    dockerd = shutil.which("dockerd") or next(
+        (p for p in ("/usr/sbin/dockerd", "/usr/bin/dockerd") if os.access(p, os.X_OK)), None)
+    if dockerd is None:
+        assert result["engine_version"] == ""
+    else:
+        printed = subprocess.run([dockerd, "--version"], capture_output=True, text=True,
+                                 check=True).stdout
+        assert result["engine_version"] == opts.parse_version(printed)[1]
