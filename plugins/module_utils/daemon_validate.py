@@ -340,6 +340,10 @@ def validate(options, allow_unknown: bool = False, engine_version: str = "") -> 
         return [f"daemon.json options must be a mapping, not the {_type_name(options)}"]
     version = parse_version(engine_version) if engine_version else None
     errors = []
+    if engine_version and version is None:
+        errors.append(f"engine_version {engine_version!r} is not an engine version (such as "
+                      "20.10.24 or 26.1.5+dfsg1-9); give one, 'auto' to ask the host's dockerd, "
+                      "or an empty string to check no version")
     for key, value in options.items():
         spec = OPTIONS.get(key)
         if spec is None:

@@ -882,3 +882,8 @@ def test_auto_checks_against_the_dockerd_on_the_host(host):
         printed = subprocess.run([dockerd, "--version"], capture_output=True, text=True,
                                  check=True).stdout
         assert result["engine_version"] == opts.parse_version(printed)[1]
+
+
+def test_an_engine_version_that_is_none_is_refused_naming_it():
+    [error] = validation.validate({"debug": True}, engine_version="latest")
+    assert "engine_version 'latest' is not an engine version" in error
