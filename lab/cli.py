@@ -14,7 +14,7 @@ from pathlib import Path
 from . import config as cfg
 from . import inventory
 from .config import Node, nodes
-from .image import ensure_image, mirror
+from .image import aliases, ensure_image, mirror
 from .runner import LabError, docker, elapsed, exists, log, run
 from .workloads import ensure_traefik_image, ensure_workloads
 
@@ -31,13 +31,16 @@ def lab_nodes() -> dict[Node, dict[str, str]]:
     /etc/hosts, or '')}, in node order."""
     names = docker("ps", "-aq", "--filter", f"label={cfg.NODE_LABEL}",
                    "--filter", f"label={cfg.LABEL}").split()
-    fmt = ("{{.Name}} {{.State.Status}} {{.Image}} {{.Config.Image}} {{range .Mounts}}"
+    fmt = ("{{.Name}} {{.State.Status}} {{.Image}} {{.Config.Image}} "
+           f'{{{{index .Config.Labels "{cfg.RELEASE_LABEL}"}}}} {{{{range .Mounts}}}}'
            '{{if eq .Destination "/etc/hosts"}}{{.Source}}{{end}}{{end}}')
     found = {}
     for line in docker("inspect", "-f", fmt, *names).splitlines() if names else []:
-        name, state, image, tag, *hosts = line.split(maxsplit=4)
+        name, state, image, tag, release, *hosts = line.split(maxsplit=5)
+        # A node made before releases were labelled runs the default one.
+        release = release if release in cfg.RELEASES else cfg.SUITE
         found[Node.parse(name.lstrip("/"))] = {"state": state, "image": image, "tag": tag,
-                                               "hosts": "".join(hosts)}
+                                               "release": release, "hosts": "".join(hosts)}
     return dict(sorted(found.items(), key=lambda item: item[0].index))
 
 
@@ -114,9 +117,15 @@ def ensure_key() -> str:
     return cfg.SSH_KEY.with_suffix(".pub").read_text()
 
 
-def ensure_node(node: Node, tag: str, image_id: str, current: dict[str, str] | None) -> str:
+def ensure_node(node: Node, release: str, tag: str, image_id: str,
+                current: dict[str, str] | None) -> str:
     """Create, start or recreate one node container; returns what it did."""
     action = "created"
+    if current and current["release"] != release:
+        log(f"{node.name} runs {current['release']}, asked to run {release}: recreating it "
+            "(fresh volumes)")
+        remove_node(node)
+        current, action = None, "recreated"
     if current and current["image"] != image_id:
         log(f"{node.name} runs the older image {current['tag']}: recreating it (fresh volumes)")
         remove_node(node)
@@ -137,7 +146,8 @@ def ensure_node(node: Node, tag: str, image_id: str, current: dict[str, str] | N
         node.hosts_file.write_text(HOSTS.format(ip=node.ip, name=node.name))
         node.hosts_file.chmod(0o644)
         mounts += ["-v", f"{node.hosts_file}:/etc/hosts"]
-        names = f"--name {node.container} --hostname {node.name} --label {cfg.LABEL}"
+        names = (f"--name {node.container} --hostname {node.name} --label {cfg.LABEL} "
+                 f"--label {cfg.RELEASE_LABEL}={release}")
         net = f"--network {cfg.NETWORK} --ip {node.ip} --label {cfg.NODE_LABEL}={node.name}"
         docker("run", "-d", *names.split(), *net.split(), *cfg.RUN_FLAGS, *mounts, tag)
         return action
@@ -196,15 +206,25 @@ def table(header: list[str], rows: list[list[str]]) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
-def up(count: int) -> int:
+def up(count: int, kept: dict[str, str] | None = None) -> int:
+    """Bring the lab to `count` nodes; `kept` names the releases of nodes just removed that
+    come back as they were (a rebuild), unless LAB_RELEASES says otherwise."""
     if not 1 <= count <= cfg.MAX_NODES:
         raise LabError(f"the lab has 1 to {cfg.MAX_NODES} nodes, not {count}")
     start = time.monotonic()
-    tag = ensure_image()
+    try:
+        asked = cfg.releases(count)
+    except ValueError as exc:
+        raise LabError(str(exc)) from exc
+    existing = lab_nodes()
+    # Asked for, else what the node runs, else the default.
+    release = {n: asked.get(n.name) or existing.get(n, {}).get("release")
+               or (kept or {}).get(n.name) or cfg.SUITE
+               for n in nodes(count)}
+    tags = {r: ensure_image(r) for r in sorted(set(release.values()))}
     ensure_workloads()
     ensure_traefik_image()
-    image_id = docker("image", "inspect", "-f", "{{.Id}}", tag)
-    existing = lab_nodes()
+    image_ids = {r: docker("image", "inspect", "-f", "{{.Id}}", t) for r, t in tags.items()}
     # The other labs' nodes share the kernel too.
     every_lab = docker("ps", "-aq", "--filter", f"label={cfg.NODE_LABEL}").split()
     ensure_inotify(count + len(every_lab) - len(existing))
@@ -214,14 +234,17 @@ def up(count: int) -> int:
     for extra in [n for n in existing if n.index > count]:
         log(f"removing {extra.name} (beyond {count} nodes) and its volumes")
         remove_node(extra)
-    actions = {n: ensure_node(n, tag, image_id, existing.get(n)) for n in nodes(count)}
+    actions = {n: ensure_node(n, release[n], tags[release[n]], image_ids[release[n]],
+                              existing.get(n)) for n in nodes(count)}
     for node, action in actions.items():
         if action != "running":
             log(f"{node.name} {action} ({node.ip})")
     with ThreadPoolExecutor(max_workers=count) as pool:
         list(pool.map(lambda n: wait_ready(n, pubkey), actions))
-    tags = docker("images", "--format", "{{.Repository}}:{{.Tag}}", cfg.HOST_IMAGE).split()
-    if old := [t for t in tags if t not in (tag, f"{cfg.HOST_IMAGE}:latest")]:
+    # Another release's image stays (named by the release) for the next lab that asks for it.
+    keep = {*tags.values(), *(a for r in cfg.RELEASES for a in aliases(r))}
+    listed = docker("images", "--format", "{{.Repository}}:{{.Tag}}", cfg.HOST_IMAGE).split()
+    if old := [t for t in listed if t not in keep]:
         docker("rmi", *old, check=False)  # an image some container still uses stays
         log(f"pruned older image tags {' '.join(old)}")
     if inventory.write(count):
@@ -234,8 +257,8 @@ def up(count: int) -> int:
     rows = []
     for node, action in actions.items():
         in_groups = ",".join(g for g, hosts in member.items() if node.name in hosts)
-        rows.append([node.name, node.ip, in_groups, f"{action}, ssh ready"])
-    table(["NODE", "IP", "GROUPS", "STATE"], rows)
+        rows.append([node.name, node.ip, release[node], in_groups, f"{action}, ssh ready"])
+    table(["NODE", "IP", "RELEASE", "GROUPS", "STATE"], rows)
     log(f"lab up: {count} node(s) in {elapsed(start)}")
     return 0
 
@@ -335,21 +358,23 @@ def status() -> int:
         roles = ",".join(g for g, hosts in member.items()
                          if node.name in hosts and g != "docker_hosts")
         if state != "running":
-            return [node.name, node.ip, state, "-", "-", "-", "-", roles]
+            return [node.name, node.ip, found[node]["release"], state, "-", "-", "-", "-", roles]
         systemd = inside(node, "systemctl", "is-system-running")
         engine = inside(node, "systemctl", "is-active", "docker")
         if engine == "active":
             fmt = "{{.ServerVersion}} {{.Containers}}"
             version, containers = inside(node, "docker", "info", "--format", fmt).split()[:2]
             engine = f"{version}, {containers} containers"
-        return [node.name, node.ip, state, systemd, "yes" if ssh_ok(node) else "no", engine,
-                data_tier(node, member), roles]
+        elif node.name in member.get("podman_hosts", []):
+            engine = inside(node, "podman", "--version").replace("podman version ", "podman ")
+        return [node.name, node.ip, found[node]["release"], state, systemd,
+                "yes" if ssh_ok(node) else "no", engine, data_tier(node, member), roles]
 
     with ThreadPoolExecutor(max_workers=len(found)) as pool:
         rows = list(pool.map(probe, found))
-    table(["NODE", "IP", "CONTAINER", "SYSTEMD", "SSHD", "DOCKER ENGINE", "DATA TIER", "GROUPS"],
-          rows)
-    return 0 if all(r[2] == "running" and r[4] == "yes" for r in rows) else 1
+    table(["NODE", "IP", "RELEASE", "CONTAINER", "SYSTEMD", "SSHD", "DOCKER ENGINE",
+           "DATA TIER", "GROUPS"], rows)
+    return 0 if all(r[3] == "running" and r[5] == "yes" for r in rows) else 1
 
 
 def ssh(target: str, command: list[str]) -> int:
@@ -363,10 +388,12 @@ def ssh(target: str, command: list[str]) -> int:
 def rebuild(target: str) -> int:
     """Remove one node's container and volumes, then bring the lab up with the same size."""
     node = parse_node(target)
-    count = max((n.index for n in lab_nodes()), default=0) or default_nodes()
+    found = lab_nodes()
+    count = max((n.index for n in found), default=0) or default_nodes()
     log(f"rebuilding {node.name}: removing its container and volumes")
     remove_node(node)
-    return up(max(count, node.index))
+    kept = {node.name: found[node]["release"]} if node in found else {}
+    return up(max(count, node.index), kept)
 
 
 def default_nodes() -> int:

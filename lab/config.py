@@ -56,6 +56,7 @@ CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "
 NETWORK_LABEL = "dockhand.lab=1"
 LABEL = f"dockhand.lab={LAB_NAME}" if APART else NETWORK_LABEL
 NODE_LABEL = "dockhand.lab.node"
+RELEASE_LABEL = "dockhand.lab.release"
 CONTAINER_PREFIX = f"dockhand-{LAB_NAME}-"
 HOST_IMAGE = "dockhand-lab-host"
 BASE_IMAGE = "dockhand-lab-base"
@@ -70,6 +71,9 @@ MAX_NODES = 60 if APART else 100
 FIRST_IP = 150 if APART else 10
 BOOT_TIMEOUT = 180.0
 
+# Debian releases a lab host can run; a node without one named gets the default. Which node
+# runs which: LAB_RELEASES (see releases()), else the release the node already runs.
+RELEASES = ("bookworm", "trixie")
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # python3-apt: Ansible's apt module would otherwise install it on every node on first use.
@@ -165,3 +169,30 @@ def groups(count: int) -> dict[str, list[str]]:
         "postgresql": docker[:3] if len(docker) >= 4 else [],
         "redis": docker[:3] if len(docker) >= 4 else [],
     }
+
+
+def releases(count: int, spec: str | None = None) -> dict[str, str]:
+    """Each node's Debian release as LAB_RELEASES asks for it, for a lab of `count` nodes:
+    a comma-separated list of `nodeN=RELEASE` (or `N=RELEASE`) and at most one bare RELEASE,
+    the release of every node not named. Nodes a list names beyond `count` are left out: one
+    setting serves labs of any size. Unset or empty: {} (each node keeps what it runs)."""
+    text = os.environ.get("LAB_RELEASES", "") if spec is None else spec
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    default, named = None, {}
+    for item in items:
+        target, _, release = item.rpartition("=")
+        if release not in RELEASES:
+            raise ValueError(f"LAB_RELEASES: {release!r} is not a release the lab builds "
+                             f"(one of {', '.join(RELEASES)}), in {text!r}")
+        if not target:
+            if default is not None:
+                raise ValueError(f"LAB_RELEASES names two releases for every node: {text!r}")
+            default = release
+            continue
+        node = Node.parse(target)
+        if node.name in named:
+            raise ValueError(f"LAB_RELEASES names {node.name} twice: {text!r}")
+        named[node.name] = release
+    if default is None and not named:
+        return {}
+    return {n.name: named.get(n.name, default or SUITE) for n in nodes(count)}

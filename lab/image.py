@@ -13,8 +13,8 @@ from . import config as cfg
 from .runner import LabError, docker, elapsed, exists, log
 
 
-def debootstrap_args() -> list[str]:
-    return ["--variant=minbase", f"--include={cfg.PACKAGES}", cfg.SUITE]
+def debootstrap_args(release: str = cfg.SUITE) -> list[str]:
+    return ["--variant=minbase", f"--include={cfg.PACKAGES}", release]
 
 
 def _digest(*chunks: bytes) -> str:
@@ -92,13 +92,14 @@ def _logged(what: str, *args: str) -> None:
 
 
 def _build_rootfs(tarball: Path, args: list[str]) -> None:
+    release = args[-1]
     if not shutil.which("debootstrap"):
         raise LabError("debootstrap is not installed (apt-get install debootstrap)")
     tarball.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="rootfs-", dir=tarball.parent))
     try:
         start, url = time.monotonic(), mirror()
-        log(f"debootstrap {cfg.SUITE} from {url} (a few minutes; log {cfg.BUILD_LOG}) ...")
+        log(f"debootstrap {release} from {url} (a few minutes; log {cfg.BUILD_LOG}) ...")
         _logged("debootstrap", "debootstrap", *args, str(tmp / "root"), url)
         for deb in (tmp / "root/var/cache/apt/archives").glob("*.deb"):
             deb.unlink()
@@ -113,9 +114,11 @@ def _build_rootfs(tarball: Path, args: list[str]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def ensure_image() -> str:
-    """The host image tag, building only what is missing (host image, base image, rootfs)."""
-    args = debootstrap_args()
+def ensure_image(release: str = cfg.SUITE) -> str:
+    """The host image tag of a release, building only what is missing (host image, base
+    image, rootfs). It is also tagged by the release's name, and the default release's as
+    `latest` too (molecule's instances run it)."""
+    args = debootstrap_args(release)
     bhash, tag = base_hash(args), f"{cfg.HOST_IMAGE}:{host_hash(args)}"
     if not exists("image", tag):
         start, base = time.monotonic(), f"{cfg.BASE_IMAGE}:{bhash}"
@@ -131,9 +134,14 @@ def ensure_image() -> str:
         build = ["docker", "build", "--build-arg", f"BASE={base}", "-t", tag, str(cfg.IMAGE_DIR)]
         _logged("docker build", *build)
         log(f"image {tag} built in {elapsed(start)}")
-    latest = f"{cfg.HOST_IMAGE}:latest"
-    if docker("image", "inspect", "-f", "{{.Id}}", latest, check=False) != docker(
-        "image", "inspect", "-f", "{{.Id}}", tag
-    ):
-        docker("tag", tag, latest)
+    image_id = docker("image", "inspect", "-f", "{{.Id}}", tag)
+    for alias in aliases(release):
+        if docker("image", "inspect", "-f", "{{.Id}}", alias, check=False) != image_id:
+            docker("tag", tag, alias)
     return tag
+
+
+def aliases(release: str) -> list[str]:
+    """The stable names of a release's current host image."""
+    return [f"{cfg.HOST_IMAGE}:{release}"] + (
+        [f"{cfg.HOST_IMAGE}:latest"] if release == cfg.SUITE else [])

@@ -331,3 +331,34 @@ def test_inotify_limits_are_raised_for_a_large_lab_and_never_lowered(tmp_path: P
     assert int((proc / "max_user_instances").read_text()) >= 24 * 32
     assert (proc / "max_user_watches").read_text() == f"{10**6}\n"
 
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    ("", {}),
+    ("trixie", {f"node{i}": "trixie" for i in range(1, 4)}),
+    ("node3=trixie", {"node1": "bookworm", "node2": "bookworm", "node3": "trixie"}),
+    ("trixie, 1=bookworm", {"node1": "bookworm", "node2": "trixie", "node3": "trixie"}),
+    # A node beyond the lab's size is left out, so one setting serves labs of any size.
+    ("node2=trixie,node9=trixie", {"node1": "bookworm", "node2": "trixie", "node3": "bookworm"}),
+])
+def test_releases_name_every_node_or_none(spec: str, expected: dict[str, str]) -> None:
+    assert config.releases(3, spec) == expected
+
+
+@pytest.mark.parametrize(("spec", "names"), [
+    ("sid", "'sid' is not a release"),
+    ("node2=buster", "'buster' is not a release"),
+    ("trixie,bookworm", "two releases for every node"),
+    ("node2=trixie,2=bookworm", "names node2 twice"),
+    ("host2=trixie", "not a lab node"),
+])
+def test_releases_refuse_what_the_lab_cannot_build(spec: str, names: str) -> None:
+    with pytest.raises(ValueError, match=names):
+        config.releases(3, spec)
+
+
+def test_each_release_has_its_own_image_recipe() -> None:
+    bookworm, trixie = (image.base_hash(image.debootstrap_args(r)) for r in config.RELEASES)
+    assert bookworm != trixie
+    assert image.aliases("trixie") == [f"{config.HOST_IMAGE}:trixie"]
+    assert f"{config.HOST_IMAGE}:latest" in image.aliases(config.SUITE)
