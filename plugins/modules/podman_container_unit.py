@@ -27,6 +27,9 @@ description:
   - Run as root for a system unit, or as another user (C(become_user)) for a rootless
     container under that user's systemd (C(systemctl --user); the user needs lingering to
     keep it after logout and across reboots).
+  - A rootless quadlet on a host still on cgroup v1, where a user's systemd cannot create the
+    cgroup Podman's generator asks for (C(--cgroups=split)), runs with C(--cgroups=no-conmon)
+    as C(podman generate systemd) units do.
 options:
   name:
     description: The container's name.
@@ -216,6 +219,10 @@ def answers(endpoints, addresses, timeout=0.5):
     return not inside or any(all(accepts(a, port) for port in inside) for a in addresses)
 
 
+# Present at the root of a cgroup v2 (unified) hierarchy only.
+CGROUP_V2_MARK = "/sys/fs/cgroup/cgroup.controllers"
+
+
 def spec_of(params):
     """The description the digest covers, in a stable order."""
     spec = {
@@ -262,6 +269,8 @@ def quadlet_text(name, spec):
     lines += [f"Environment={shlex.quote(f'{k}={v}')}" for k, v in spec["env"].items()]
     if spec["network"]:
         lines.append(f"Network={spec['network']}")
+    if spec.get("cgroups"):
+        lines.append(f"PodmanArgs=--cgroups={spec['cgroups']}")
     if spec.get("podman_args"):
         lines.append(f"PodmanArgs={shlex.join(spec['podman_args'])}")
     if spec["command"]:
@@ -421,6 +430,11 @@ class Unit(ModuleRun):
         method = self.method(version)
         path, unit = self.paths(method)
         spec = spec_of(self.params)
+        # A quadlet's container gets its own cgroup under the unit's (--cgroups=split), which
+        # a user's systemd can create only on cgroup v2: on a v1 host a rootless one runs as
+        # `podman generate systemd` has it, without a cgroup for conmon.
+        if method == "quadlet" and self.uid != 0 and not os.path.exists(CGROUP_V2_MARK):
+            spec["cgroups"] = "no-conmon"
         digest = digest_of(spec, method)
         before = read_text(path)
         changed = False

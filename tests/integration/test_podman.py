@@ -1,8 +1,10 @@
 """The lab's Podman host (node5, `dockhand_engine: podman`): it trusts the fleet's CA under
 /etc/containers/certs.d, pulls from the registry over HTTPS, and runs a registry of its own
 under Podman as a systemd unit that comes back, with its data, after a restart of the unit
-and of the host. The podman_container_unit module's rollback of a unit that does not start is
-proven by molecule's podman scenario."""
+and of the host. On Podman 4.4 or later (Debian 13's 5.x) the units are quadlets that Podman's
+generator turns into services; before (Debian 12's 4.3, molecule's podman scenario) they are
+the units `podman generate systemd --new` writes. The podman_container_unit module's rollback
+of a unit that does not start is proven by molecule's podman scenario."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import json
 import subprocess
 import time
 import uuid
+from functools import cache
 
 import pytest
 from labtools import INVENTORY, ROOT, changed_by_hand, on_host, run_playbook
@@ -20,7 +23,6 @@ pytestmark = pytest.mark.lab
 PODMAN_PLAY = ROOT / "playbooks" / "podman.yml"
 HOST = "node5"
 OWN = "podman-registry.dockhand.test:5000"
-UNIT = "container-registry.service"
 ADDRESS = "172.29.77.15"
 
 
@@ -34,6 +36,17 @@ def podman_host(converged) -> str:
     return HOST
 
 
+@cache
+def quadlets() -> bool:
+    """Whether the host's Podman runs quadlets (4.4 or later), as the module decides."""
+    version = on_host(HOST, "podman", "version", "--format", "{{.Client.Version}}").stdout
+    return tuple(int(part) for part in version.strip().split(".")[:2]) >= (4, 4)
+
+
+def unit_of(name: str) -> str:
+    return f"{name}.service" if quadlets() else f"container-{name}.service"
+
+
 def podman_login(registry: str) -> None:
     on_host(HOST, "podman", "login", "-u", USER, "--password-stdin", registry,
             stdin=password())
@@ -42,7 +55,8 @@ def podman_login(registry: str) -> None:
 def wait_for_unit(timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        state = on_host(HOST, "systemctl", "is-active", UNIT, check=False).stdout.strip()
+        state = on_host(HOST, "systemctl", "is-active", unit_of("registry"),
+                        check=False).stdout.strip()
         # By address: the unit is what is waited for here, not the names the play keeps in
         # /etc/hosts (the next test's runs find them as the play left them).
         answer = on_host(HOST, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
@@ -52,7 +66,8 @@ def wait_for_unit(timeout: float = 120) -> None:
         if state == "active" and answer == "401":
             return
         time.sleep(1)
-    raise AssertionError(f"{UNIT} on {HOST} did not come back: {state}, HTTP {answer}")
+    raise AssertionError(f"{unit_of('registry')} on {HOST} did not come back: {state}, "
+                         f"HTTP {answer}")
 
 
 def test_the_podman_host_pulls_from_the_registry_over_tls(podman_host, hosts):
@@ -72,9 +87,15 @@ def test_the_podman_host_pulls_from_the_registry_over_tls(podman_host, hosts):
 
 
 def test_the_registry_under_podman_comes_back_with_its_data(podman_host, hosts):
-    unit = on_host(HOST, "cat", f"/etc/systemd/system/{UNIT}").stdout
-    assert "podman run" in unit and "--rm" in unit and "--replace" in unit  # generate --new
-    assert on_host(HOST, "systemctl", "is-enabled", UNIT).stdout.strip() == "enabled"
+    unit = on_host(HOST, "systemctl", "cat", unit_of("registry")).stdout
+    # A container made afresh at every start, from the image, as generate --new makes it.
+    assert "podman run" in unit and "--rm" in unit and "--replace" in unit
+    if quadlets():
+        assert "/run/systemd/generator/registry.service" in unit
+        quadlet = on_host(HOST, "cat", "/etc/containers/systemd/registry.container").stdout
+        assert "[Container]" in quadlet and "WantedBy=multi-user.target" in quadlet
+    assert on_host(HOST, "systemctl", "is-enabled", unit_of("registry")).stdout.strip() == (
+        "generated" if quadlets() else "enabled")
     image = f"{OWN}/survivor/probe:{uuid.uuid4().hex[:8]}"
     pusher, puller = hosts[1], hosts[2]
     login(pusher, registry=OWN)
@@ -91,7 +112,7 @@ def test_the_registry_under_podman_comes_back_with_its_data(podman_host, hosts):
                        image).stdout.strip()
 
     before = on_host(HOST, "podman", "inspect", "-f", "{{.Id}}", "registry").stdout.strip()
-    on_host(HOST, "systemctl", "restart", UNIT)
+    on_host(HOST, "systemctl", "restart", unit_of("registry"))
     wait_for_unit()
     after = on_host(HOST, "podman", "inspect", "-f", "{{.Id}}", "registry").stdout.strip()
     assert after != before  # a fresh container from the image, as the unit makes it
@@ -116,12 +137,17 @@ def test_a_project_runs_rootless_for_a_named_user(podman_host):
     uid = on_host(HOST, "id", "-u", user).stdout.strip()
     assert on_host(HOST, "test", "-f", f"/var/lib/systemd/linger/{user}",
                    check=False).returncode == 0
-    unit = f"/home/{user}/.config/systemd/user/container-hello-probe.service"
-    assert "podman run" in on_host(HOST, "cat", unit).stdout
-    state = on_host(HOST, "runuser", "-u", user, "--", "env", f"XDG_RUNTIME_DIR=/run/user/{uid}",
-                    "systemctl", "--user", "is-active", "container-hello-probe.service",
-                    check=False).stdout.strip()
-    assert state == "active"
+    owned = (f"/home/{user}/.config/containers/systemd/hello-probe.container" if quadlets()
+             else f"/home/{user}/.config/systemd/user/container-hello-probe.service")
+    assert on_host(HOST, "test", "-f", owned, check=False).returncode == 0
+
+    def user_systemctl(*args: str) -> str:
+        return on_host(HOST, "runuser", "-u", user, "--", "env",
+                       f"XDG_RUNTIME_DIR=/run/user/{uid}", "systemctl", "--user", *args,
+                       check=False).stdout.strip()
+
+    assert "podman run" in user_systemctl("cat", unit_of("hello-probe"))
+    assert user_systemctl("is-active", unit_of("hello-probe")) == "active"
     # The container's processes belong to the user, not to root.
     owner = on_host(HOST, "sh", "-c", "ps -o user= -C conmon | sort -u").stdout.split()
     assert user[:8] in " ".join(owner) or user in owner, owner

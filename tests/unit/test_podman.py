@@ -82,6 +82,18 @@ def test_podman_options_reach_the_unit_and_only_then_its_digest():
                                                                          "quadlet")
 
 
+def test_a_cgroup_setting_comes_before_the_operators_podman_args():
+    spec = {"image": "r:2", "command": [], "publish": [], "volumes": [], "env": {},
+            "network": "", "restart_on": "", "podman_args": ["--cgroups=enabled"]}
+    plain = pcu.quadlet_text("x", spec)
+    assert "--cgroups=no-conmon" not in plain
+    text = pcu.quadlet_text("x", dict(spec, cgroups="no-conmon"))
+    # Podman takes the last of a repeated flag: an operator's own setting still wins.
+    assert text.index("PodmanArgs=--cgroups=no-conmon") < text.index("--cgroups=enabled")
+    assert pcu.digest_of(dict(spec, cgroups="no-conmon"), "quadlet") != pcu.digest_of(
+        spec, "quadlet")
+
+
 def test_services_of_one_project_share_its_network_and_get_prefixed_names():
     project = {"name": "app", "compose": {"services": {
         "web": {"image": "web:1", "ports": [{"target": 80, "published": 8080}],
