@@ -37,8 +37,8 @@ def lab_nodes() -> dict[Node, dict[str, str]]:
     found = {}
     for line in docker("inspect", "-f", fmt, *names).splitlines() if names else []:
         name, state, image, tag, release, *hosts = line.split(maxsplit=5)
-        # A node made before releases were labelled runs the default one.
-        release = release if release in cfg.RELEASES else cfg.SUITE
+        # A node made before releases were labelled gets the default one.
+        release = release if release in cfg.RELEASES else ""
         found[Node.parse(name.lstrip("/"))] = {"state": state, "image": image, "tag": tag,
                                                "release": release, "hosts": "".join(hosts)}
     return dict(sorted(found.items(), key=lambda item: item[0].index))
@@ -122,8 +122,8 @@ def ensure_node(node: Node, release: str, tag: str, image_id: str,
     """Create, start or recreate one node container; returns what it did."""
     action = "created"
     if current and current["release"] != release:
-        log(f"{node.name} runs {current['release']}, asked to run {release}: recreating it "
-            "(fresh volumes)")
+        log(f"{node.name} runs {current['release'] or 'an unlabelled image'}, asked to run "
+            f"{release}: recreating it (fresh volumes)")
         remove_node(node)
         current, action = None, "recreated"
     if current and current["image"] != image_id:
@@ -218,8 +218,9 @@ def up(count: int, kept: dict[str, str] | None = None) -> int:
         raise LabError(str(exc)) from exc
     existing = lab_nodes()
     # Asked for, else what the node runs, else the default.
+    default = cfg.releases(count, cfg.DEFAULT_RELEASES)
     release = {n: asked.get(n.name) or existing.get(n, {}).get("release")
-               or (kept or {}).get(n.name) or cfg.SUITE
+               or (kept or {}).get(n.name) or default[n.name]
                for n in nodes(count)}
     tags = {r: ensure_image(r) for r in sorted(set(release.values()))}
     ensure_workloads()
@@ -358,7 +359,8 @@ def status() -> int:
         roles = ",".join(g for g, hosts in member.items()
                          if node.name in hosts and g != "docker_hosts")
         if state != "running":
-            return [node.name, node.ip, found[node]["release"], state, "-", "-", "-", "-", roles]
+            return [node.name, node.ip, found[node]["release"] or "unknown", state,
+                    "-", "-", "-", "-", roles]
         systemd = inside(node, "systemctl", "is-system-running")
         engine = inside(node, "systemctl", "is-active", "docker")
         if engine == "active":
@@ -367,7 +369,7 @@ def status() -> int:
             engine = f"{version}, {containers} containers"
         elif node.name in member.get("podman_hosts", []):
             engine = inside(node, "podman", "--version").replace("podman version ", "podman ")
-        return [node.name, node.ip, found[node]["release"], state, systemd,
+        return [node.name, node.ip, found[node]["release"] or "unknown", state, systemd,
                 "yes" if ssh_ok(node) else "no", engine, data_tier(node, member), roles]
 
     with ThreadPoolExecutor(max_workers=len(found)) as pool:

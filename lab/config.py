@@ -71,10 +71,13 @@ MAX_NODES = 60 if APART else 100
 FIRST_IP = 150 if APART else 10
 BOOT_TIMEOUT = 180.0
 
-# Debian releases a lab host can run; a node without one named gets the default. Which node
-# runs which: LAB_RELEASES (see releases()), else the release the node already runs.
+# Debian releases a lab host can run. Which node runs which: LAB_RELEASES (see releases()),
+# else the release the node already runs, else DEFAULT_RELEASES: a fleet in the middle of
+# its move to Debian 13, a swarm worker (Docker 26 beside the managers' 20.10) and the Podman
+# host (Podman 5, quadlets) on trixie. SUITE is the release of every node not named.
 RELEASES = ("bookworm", "trixie")
 SUITE = "bookworm"
+DEFAULT_RELEASES = "node4=trixie,node5=trixie"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # python3-apt: Ansible's apt module would otherwise install it on every node on first use.
 PACKAGES = (

@@ -362,3 +362,11 @@ def test_each_release_has_its_own_image_recipe() -> None:
     assert bookworm != trixie
     assert image.aliases("trixie") == [f"{config.HOST_IMAGE}:trixie"]
     assert f"{config.HOST_IMAGE}:latest" in image.aliases(config.SUITE)
+
+
+def test_the_default_lab_moves_a_worker_and_the_podman_host_to_trixie() -> None:
+    default = config.releases(5, config.DEFAULT_RELEASES)
+    groups = config.groups(5)
+    trixie = sorted(name for name, release in default.items() if release == "trixie")
+    assert trixie == ["node4", "node5"]
+    assert "node4" in groups["swarm_workers"] and groups["podman_hosts"] == ["node5"]
