@@ -39,9 +39,13 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
 # The lab inventory's vault.yml is encrypted with the lab's vault password.
 ENV.setdefault("ANSIBLE_VAULT_PASSWORD_FILE", str(ROOT / ".lab" / "vault-password"))
+# Debian 13's CLI is a package of its own (docker.io only recommends it): an engine install
+# includes it where the release has it, as docker_engine's does.
 INSTALL_FLOOR = (
     "apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive "
-    "apt-get install -y -q --no-install-recommends docker.io >/dev/null && systemctl start docker"
+    "apt-get install -y -q --no-install-recommends docker.io "
+    "$(apt-cache show docker-cli >/dev/null 2>&1 && echo docker-cli) >/dev/null "
+    "&& systemctl start docker"
 )
 TARGETS = {"converge / install floor": 1.5, "engine no-op / facts floor": 3.0,
            "site no-op / facts floor": 3.0}

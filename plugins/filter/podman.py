@@ -149,6 +149,7 @@ def podman_compose_units(projects):
             names.add(name)
             units.append({
                 "name": name,
+                "project": project["name"],
                 "image": spec["image"],
                 "publish": [_port(where, p) for p in spec.get("ports") or []],
                 "volumes": [_volume(where, v) for v in spec.get("volumes") or []],

@@ -32,7 +32,7 @@ description:
     as C(podman generate systemd) units do.
 options:
   name:
-    description: The container's name.
+    description: The container's name; with O(kube), the name of the unit and its files.
     type: str
     required: true
   state:
@@ -41,7 +41,17 @@ options:
     choices: [present, absent]
     default: present
   image:
-    description: The image. Required with O(state=present).
+    description: The image. With O(state=present), this or O(kube) is required.
+    type: str
+  kube:
+    description:
+      - Kubernetes YAML (Pods, Deployments, ConfigMaps, PersistentVolumeClaims, as C(podman
+        kube play) takes it) to run instead of one container, the way the unit runs one.
+      - With Podman 4.4 or later it is C(<name>.yaml) beside a quadlet C(<name>.kube), turned
+        into C(<name>.service); before, it is C(<name>.yaml) under C(/etc/containers/kube)
+        (C(~/.config/containers/kube) rootless) run by Podman's own template unit,
+        C(podman-kube@<escaped path>.service), enabled.
+      - The options that describe one container do not apply; O(restart_on) does.
     type: str
   command:
     description: Arguments given to the image's entrypoint.
@@ -120,6 +130,11 @@ EXAMPLES = r"""
     volumes:
       - /etc/dockhand/registry/conf/config.yml:/etc/docker/registry/config.yml:ro
       - /var/lib/dockhand/registry:/var/lib/registry
+
+- name: Run a pod described in Kubernetes YAML
+  dockhand.docker.podman_container_unit:
+    name: web
+    kube: "{{ lookup('ansible.builtin.file', 'kube/web.yaml') }}"
 """
 
 RETURN = r"""
@@ -129,7 +144,8 @@ unit:
   type: str
   sample: container-registry.service
 unit_file:
-  description: The file the module owns (the quadlet, or the unit).
+  description: The file the module owns (the quadlet, the unit, or for O(kube) before Podman
+    4.4 the YAML the template unit runs).
   returned: always
   type: str
 method:
@@ -225,6 +241,8 @@ CGROUP_V2_MARK = "/sys/fs/cgroup/cgroup.controllers"
 
 def spec_of(params):
     """The description the digest covers, in a stable order."""
+    if params.get("kube"):
+        return {"kube": params["kube"], "restart_on": params["restart_on"]}
     spec = {
         "image": params["image"],
         "command": list(params["command"]),
@@ -280,6 +298,15 @@ def quadlet_text(name, spec):
     return "\n".join(lines)
 
 
+def kube_quadlet_text(name):
+    lines = ["[Unit]", f"Description=Podman Kubernetes YAML {name} (dockhand)",
+             "Wants=network-online.target", "After=network-online.target", "",
+             "[Kube]", f"Yaml={name}.yaml", "",
+             "[Service]", "Restart=always", "TimeoutStartSec=900", "",
+             "[Install]", "WantedBy=multi-user.target default.target", ""]
+    return "\n".join(lines)
+
+
 def with_mark(digest, text):
     return (f"{SPEC_MARK}{digest}\n# Written by dockhand.docker.podman_container_unit; "
             f"changes are overwritten.\n{text.rstrip()}\n")
@@ -325,14 +352,37 @@ class Unit(ModuleRun):
         return "quadlet" if version_tuple(version)[:2] >= QUADLET_MIN else "generate"
 
     def paths(self, method):
+        """The file the module owns (its first line carries the digest), the unit, and the
+        Kubernetes YAML the unit runs (None for one container)."""
+        kube = bool(self.params["kube"])
         if method == "quadlet":
             base = (os.path.join(self.home, ".config/containers/systemd") if self.uid
                     else "/etc/containers/systemd")
-            return os.path.join(base, f"{self.name}.container"), f"{self.name}.service"
+            if kube:
+                return (os.path.join(base, f"{self.name}.kube"), f"{self.name}.service",
+                        os.path.join(base, f"{self.name}.yaml"))
+            return os.path.join(base, f"{self.name}.container"), f"{self.name}.service", None
+        if kube:
+            base = (os.path.join(self.home, ".config/containers/kube") if self.uid
+                    else "/etc/containers/kube")
+            path = os.path.join(base, f"{self.name}.yaml")
+            escaped = self.run("systemd-escape", path)[1].strip()
+            return path, f"podman-kube@{escaped}.service", path
         base = (os.path.join(self.home, ".config/systemd/user") if self.uid
                 else "/etc/systemd/system")
         unit = f"container-{self.name}.service"
-        return os.path.join(base, unit), unit
+        return os.path.join(base, unit), unit, None
+
+    def texts(self, method, spec, digest, path, yaml_path):
+        """What to write, by path, the YAML before the unit that names it."""
+        if spec.get("kube"):
+            if method == "quadlet":
+                return {yaml_path: spec["kube"].rstrip() + "\n",
+                        path: with_mark(digest, kube_quadlet_text(self.name))}
+            return {path: with_mark(digest, spec["kube"])}
+        if method == "quadlet":
+            return {path: with_mark(digest, quadlet_text(self.name, spec))}
+        return {path: with_mark(digest, self.generated(spec))}
 
     # -- the unit text -------------------------------------------------------------------
 
@@ -428,12 +478,13 @@ class Unit(ModuleRun):
 
     def present(self, version):
         method = self.method(version)
-        path, unit = self.paths(method)
+        path, unit, yaml_path = self.paths(method)
         spec = spec_of(self.params)
         # A quadlet's container gets its own cgroup under the unit's (--cgroups=split), which
         # a user's systemd can create only on cgroup v2: on a v1 host a rootless one runs as
         # `podman generate systemd` has it, without a cgroup for conmon.
-        if method == "quadlet" and self.uid != 0 and not os.path.exists(CGROUP_V2_MARK):
+        if method == "quadlet" and self.uid != 0 and not os.path.exists(CGROUP_V2_MARK) \
+                and not spec.get("kube"):
             spec["cgroups"] = "no-conmon"
         digest = digest_of(spec, method)
         before = read_text(path)
@@ -444,20 +495,23 @@ class Unit(ModuleRun):
             self.actions.append(f"write {path} and restart {unit}")
             diff["before"] = (before or "")
             if self.check:
-                diff["after"] = json.dumps(spec, indent=2, sort_keys=True) + "\n"
+                diff["after"] = spec.get("kube") or json.dumps(spec, indent=2, sort_keys=True)
+                diff["after"] = diff["after"].rstrip() + "\n"
                 return changed, method, path, unit, diff
-            if method == "quadlet":
-                text = with_mark(digest, quadlet_text(self.name, spec))
-            else:
-                text = with_mark(digest, self.generated(spec))
-            diff["after"] = text
-            # The unit runs `podman run --replace`: the new container takes the old one's
-            # name and port once the old one is stopped.
+            texts = self.texts(method, spec, digest, path, yaml_path)
+            diff["after"] = texts[path]
+            if yaml_path and yaml_path != path:
+                diff = [diff, {"before_header": yaml_path, "after_header": yaml_path,
+                               "before": read_text(yaml_path) or "", "after": texts[yaml_path]}]
+            befores = {file: read_text(file) for file in texts}
+            # The unit runs `podman run --replace` (or `podman kube play --replace`): the new
+            # containers take the old ones' names and ports once the old ones are stopped.
             self.systemctl("stop", unit, check=False)
-            self.write(path, text)
+            for file, text in texts.items():
+                self.write(file, text)
             why = self.start(unit, method, restart=True)
             if why:
-                undone = self.roll_back(path, before, unit, method)
+                undone = self.roll_back(path, befores, unit, method)
                 if before is None:
                     self.fail(why)
                 if undone:
@@ -474,19 +528,23 @@ class Unit(ModuleRun):
                     self.fail(why)
         return changed, method, path, unit, diff
 
-    def roll_back(self, path, before, unit, method):
-        """Put the previous unit back (or none); why the previous one did not start, if so."""
+    def roll_back(self, path, befores, unit, method):
+        """Put the previous files back (or none); why the previous unit did not start, if so."""
         self.systemctl("stop", unit, check=False)
-        if before is None:
-            os.unlink(path)
+        for file, text in befores.items():
+            if text is not None:
+                self.write(file, text)
+            elif os.path.exists(file):
+                os.unlink(file)
+        if befores[path] is None:
             self.systemctl("daemon-reload", check=False)
+            self.systemctl("reset-failed", unit, check=False)
             return None
-        self.write(path, before)
         return self.start(unit, method, restart=True)
 
     def absent(self, version):
         method = self.method(version)
-        path, unit = self.paths(method)
+        path, unit, yaml_path = self.paths(method)
         before = read_text(path)
         diff = {"before_header": path, "after_header": path, "before": before or "", "after": ""}
         if before is None:
@@ -494,12 +552,15 @@ class Unit(ModuleRun):
         self.actions.append(f"stop {unit} and remove {path}")
         if not self.check:
             self.systemctl("disable", "--now", unit, check=False)
-            os.unlink(path)
+            for file in {path, yaml_path} - {None}:
+                if os.path.exists(file):
+                    os.unlink(file)
             self.systemctl("daemon-reload")
             # A container stopped by its unit exits non-zero: the unit, gone from disk, would
             # stay loaded as failed and leave the host "degraded".
             self.systemctl("reset-failed", unit, check=False)
-            self.podman("rm", "--force", "--ignore", self.name)
+            if not self.params["kube"]:
+                self.podman("rm", "--force", "--ignore", self.name)
         return True, method, path, unit, diff
 
 
@@ -509,6 +570,7 @@ def main():
             name=dict(type="str", required=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             image=dict(type="str"),
+            kube=dict(type="str"),
             command=dict(type="list", elements="str", default=[]),
             publish=dict(type="list", elements="str", default=[]),
             volumes=dict(type="list", elements="str", default=[]),
@@ -520,7 +582,8 @@ def main():
             start_timeout=dict(type="int", default=60),
             podman=dict(type="path", default="podman"),
         ),
-        required_if=[("state", "present", ["image"])],
+        required_if=[("state", "present", ["image", "kube"], True)],
+        mutually_exclusive=[("image", "kube")],
         supports_check_mode=True,
     )
     if module.get_bin_path(module.params["podman"]) is None:

@@ -167,18 +167,22 @@ def test_check_diff_on_converged_lab_changes_nothing_at_any_age(converged, hosts
 
 
 def test_unknown_key_fails_before_any_change(converged, hosts):
-    """A key no engine knows, and one this lab's engine (Debian 12's 20.10) does not know
-    yet: both named in one failure, the second with the host's engine version, read from
-    the role's local fact at fact gathering."""
+    """A key no engine knows, and keys the lab's engines (Debian 12's 20.10, Debian 13's
+    26.1) do not know yet: all named in one failure, each host's with its engine version,
+    read from the role's local fact at fact gathering."""
     before = {h: file_digest(h, DAEMON_JSON) for h in hosts}
     run = run_playbook("-e", json.dumps({"docker_daemon_options": {
-        "no-such-option": True, "cdi-spec-dirs": ["/etc/cdi"]}}))
+        "no-such-option": True, "cdi-spec-dirs": ["/etc/cdi"],
+        "host-gateway-ips": ["172.29.77.1"]}}))
     assert run.rc != 0
     said = " ".join(run.output.split())
     assert "no-such-option" in said
     assert "docker_daemon_options" in said
     assert re.search(r"'cdi-spec-dirs' is not known to this host's engine, Docker Engine "
                      r"20\.10\.\d+ \(added in Docker Engine 25\.0\)", said), said[-3000:]
+    # The Debian 13 worker knows cdi-spec-dirs, not what 28.0 added.
+    assert re.search(r"'host-gateway-ips' is not known to this host's engine, Docker Engine "
+                     r"26\.1\.\d+\S* \(added in Docker Engine 28\.0\)", said), said[-3000:]
     assert run.total("changed") == 0, run.output[-4000:]
     assert {h: file_digest(h, DAEMON_JSON) for h in hosts} == before
 

@@ -13,8 +13,10 @@ import subprocess
 import time
 import uuid
 from functools import cache
+from pathlib import Path
 
 import pytest
+import yaml
 from labtools import INVENTORY, ROOT, changed_by_hand, on_host, run_playbook
 from registrytools import REGISTRY, USER, login, password
 
@@ -156,6 +158,63 @@ def test_a_project_runs_rootless_for_a_named_user(podman_host):
     assert answer.strip()
     again = run_playbook(*args, playbook=PODMAN_PLAY)
     assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
+
+
+def test_a_project_exported_as_kubernetes_yaml_runs_as_a_unit_from_the_registry(
+        podman_host, hosts, tmp_path):
+    """A compose project written to the controller as Kubernetes YAML (podman kube generate)
+    runs from that YAML as a unit once the project is gone, pulling its image, which only the
+    fleet's registry then has."""
+    image = f"{REGISTRY}/kube/probe:{uuid.uuid4().hex[:8]}"
+    login(hosts[1])
+    on_host(hosts[1], "docker", "tag", "dockhand-lab/probe:1", image)
+    on_host(hosts[1], "docker", "push", "-q", image)
+    podman_login(REGISTRY)
+    exported = {"podman_kube_export_dir": str(tmp_path), "podman_compose_projects": [
+        {"name": "web", "compose": {"services": {"probe": {
+            "image": image, "ports": ["18083:8080"]}}}}]}
+    run = run_playbook("--tags", "podman", "-e", json.dumps(exported), playbook=PODMAN_PLAY)
+    assert run.rc == 0, run.output[-4000:]
+    # The export leaves the controller's copy alone while the project stays the same.
+    again = run_playbook("--tags", "podman", "-e", json.dumps(exported), playbook=PODMAN_PLAY)
+    assert again.rc == 0 and again.total("changed") == 0, again.output[-4000:]
+    text = (tmp_path / HOST / "web.yaml").read_text()
+    assert "creationTimestamp" not in text
+    (pod,) = [doc for doc in yaml.safe_load_all(text) if doc]
+    assert pod["kind"] == "Pod"
+    assert [c["image"] for c in pod["spec"]["containers"]] == [image]
+
+    def unit_play(name: str, task: dict) -> Path:
+        play = tmp_path / f"{name}.yml"
+        play.write_text(yaml.safe_dump([{"name": name, "hosts": HOST, "gather_facts": False,
+                                         "tasks": [task]}]))
+        return play
+
+    gone = unit_play("remove-web", {"name": "Remove the compose project's unit",
+                                    "dockhand.docker.podman_container_unit": {
+                                        "name": "web-probe", "state": "absent"}})
+    assert run_playbook(playbook=gone).rc == 0
+    on_host(HOST, "podman", "rmi", image)
+    moved = {"podman_kube_projects": [{"name": "web-kube", "kube": text}]}
+    run = run_playbook("--tags", "podman", "-e", json.dumps(moved), playbook=PODMAN_PLAY)
+    assert run.rc == 0, run.output[-4000:]
+    if quadlets():
+        assert "Yaml=web-kube.yaml" in on_host(HOST, "cat",
+                                               "/etc/containers/systemd/web-kube.kube").stdout
+    assert on_host(HOST, "podman", "image", "exists", image, check=False).returncode == 0
+    answer = on_host(HOST, "curl", "-s", "--retry", "10", "--retry-connrefused", "--retry-delay",
+                     "1", "http://127.0.0.1:18083/").stdout
+    assert answer.strip()
+    again = run_playbook("--tags", "podman", "-e", json.dumps(moved), playbook=PODMAN_PLAY)
+    assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
+    # Gone again with its unit, its YAML and its pod.
+    gone = unit_play("remove-web-kube", {"name": "Remove the Kubernetes project's unit",
+                                         "dockhand.docker.podman_container_unit": {
+                                             "name": "web-kube", "kube": text,
+                                             "state": "absent"}})
+    assert run_playbook(playbook=gone).rc == 0
+    assert on_host(HOST, "curl", "-s", "http://127.0.0.1:18083/", check=False).returncode != 0
+    assert on_host(HOST, "podman", "pod", "ps", "-q").stdout.strip() == ""
 
 
 def test_a_second_podman_run_changes_nothing(podman_host):

@@ -32,6 +32,7 @@ REGISTRY = {"name": "registry", "compose": {"services": {"registry": {
 def test_a_one_service_project_becomes_one_unit_without_a_network():
     assert podman_compose_units([REGISTRY]) == [{
         "name": "registry",
+        "project": "registry",
         "image": "registry.example.com/library/registry:2",
         "publish": ["5000:5000"],
         "volumes": ["/srv/registry:/var/lib/registry", "/etc/reg:/etc/docker/registry:ro"],
@@ -327,3 +328,17 @@ def test_check_mode_reports_the_unit_it_would_write_and_writes_nothing(tmp_path)
                          check_mode=True)
     assert quadlet["method"] == "quadlet"
     assert quadlet["unit_file"] == "/etc/containers/systemd/dockhand-unit-test-none.container"
+
+
+def test_kubernetes_yaml_is_the_whole_description_and_its_quadlet_names_it():
+    params = {"kube": "apiVersion: v1\nkind: Pod\n", "restart_on": "x", "image": None,
+              "command": [], "publish": ["80:80"], "volumes": [], "env": {}, "network": "",
+              "podman_args": []}
+    spec = pcu.spec_of(params)
+    assert spec == {"kube": "apiVersion: v1\nkind: Pod\n", "restart_on": "x"}
+    assert pcu.digest_of(spec, "quadlet") != pcu.digest_of(dict(spec, kube="kind: Pod\n"),
+                                                           "quadlet")
+    parser = configparser.ConfigParser(strict=True)
+    parser.read_string(pcu.kube_quadlet_text("web"))
+    assert parser["Kube"]["Yaml"] == "web.yaml"
+    assert "multi-user.target" in parser["Install"]["WantedBy"]
