@@ -13,8 +13,10 @@ description:
     as a systemd service that creates it afresh at every start, so that C(systemctl restart)
     and a reboot bring it back from its image.
   - With Podman 4.4 or later the unit is a quadlet (C(<name>.container), turned into
-    C(<name>.service) by Podman's systemd generator); before 4.4 it is the unit
-    C(podman generate systemd --new) writes for the container (C(container-<name>.service)).
+    C(<name>.service) by Podman's systemd generator), its network and named volumes quadlets
+    of their own (C(<network>.network), C(<volume>.volume)) that it requires; before 4.4 it
+    is the unit C(podman generate systemd --new) writes for the container
+    (C(container-<name>.service)).
   - The unit's first line records a digest of the description; a re-run with the same one
     changes nothing. A new description replaces the unit and restarts it; if it does not
     become active, the previous unit is put back and started, and the module fails with the
@@ -167,6 +169,7 @@ import hashlib
 import json
 import os
 import pwd
+import re
 import shlex
 import socket
 import time
@@ -235,6 +238,8 @@ def answers(endpoints, addresses, timeout=0.5):
     return not inside or any(all(accepts(a, port) for port in inside) for a in addresses)
 
 
+# A volume source that names a Podman volume rather than a host path.
+NAMED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Present at the root of a cgroup v2 (unified) hierarchy only.
 CGROUP_V2_MARK = "/sys/fs/cgroup/cgroup.controllers"
 
@@ -278,15 +283,48 @@ def run_args(name, spec):
     return [*args, spec["image"], *spec["command"]]
 
 
+def named_volume(volume):
+    """The named volume a `SOURCE:TARGET[:OPTIONS]` mounts, or None for a host path."""
+    source = volume.split(":", 1)[0]
+    return source if NAMED.match(source) and ":" in volume else None
+
+
+def quadlet_units(spec):
+    """The .network and .volume quadlets a container's quadlet refers to, by file name: its
+    network and named volumes, so that systemd makes them before it starts the container."""
+    units = [f"{spec['network']}.network"] if spec["network"] else []
+    names = (named_volume(volume) for volume in spec["volumes"])
+    return units + sorted({f"{name}.volume" for name in names if name})
+
+
+def quadlet_unit_text(unit):
+    """A .network or .volume quadlet: Podman's object under its plain name, made by
+    <name>-network.service or <name>-volume.service before a container that refers to it."""
+    name, kind = unit.rsplit(".", 1)
+    section, key = {"network": ("Network", "NetworkName"), "volume": ("Volume", "VolumeName")}[kind]
+    return (f"# Written by dockhand.docker.podman_container_unit; changes are overwritten.\n"
+            f"[{section}]\n{key}={name}\n")
+
+
 def quadlet_text(name, spec):
+    units = set(spec.get("quadlet_units", []))
+
+    def volume_line(volume):
+        named = named_volume(volume)
+        if named and f"{named}.volume" in units:
+            return f"Volume={named}.volume:{volume.split(':', 1)[1]}"
+        return f"Volume={volume}"
+
     lines = ["[Unit]", f"Description=Podman container {name} (dockhand)",
              "Wants=network-online.target", "After=network-online.target", "",
              "[Container]", f"Image={spec['image']}", f"ContainerName={name}"]
     lines += [f"PublishPort={port}" for port in spec["publish"]]
-    lines += [f"Volume={volume}" for volume in spec["volumes"]]
+    lines += [volume_line(volume) for volume in spec["volumes"]]
     lines += [f"Environment={shlex.quote(f'{k}={v}')}" for k, v in spec["env"].items()]
     if spec["network"]:
-        lines.append(f"Network={spec['network']}")
+        network = spec["network"]
+        lines.append(f"Network={network}.network" if f"{network}.network" in units
+                     else f"Network={network}")
     if spec.get("cgroups"):
         lines.append(f"PodmanArgs=--cgroups={spec['cgroups']}")
     if spec.get("podman_args"):
@@ -381,7 +419,10 @@ class Unit(ModuleRun):
                         path: with_mark(digest, kube_quadlet_text(self.name))}
             return {path: with_mark(digest, spec["kube"])}
         if method == "quadlet":
-            return {path: with_mark(digest, quadlet_text(self.name, spec))}
+            base = os.path.dirname(path)
+            units = {os.path.join(base, unit): quadlet_unit_text(unit)
+                     for unit in spec.get("quadlet_units", [])}
+            return {**units, path: with_mark(digest, quadlet_text(self.name, spec))}
         return {path: with_mark(digest, self.generated(spec))}
 
     # -- the unit text -------------------------------------------------------------------
@@ -486,6 +527,8 @@ class Unit(ModuleRun):
         if method == "quadlet" and self.uid != 0 and not os.path.exists(CGROUP_V2_MARK) \
                 and not spec.get("kube"):
             spec["cgroups"] = "no-conmon"
+        if method == "quadlet" and not spec.get("kube") and quadlet_units(spec):
+            spec["quadlet_units"] = quadlet_units(spec)
         digest = digest_of(spec, method)
         before = read_text(path)
         changed = False
@@ -499,16 +542,18 @@ class Unit(ModuleRun):
                 diff["after"] = diff["after"].rstrip() + "\n"
                 return changed, method, path, unit, diff
             texts = self.texts(method, spec, digest, path, yaml_path)
-            diff["after"] = texts[path]
-            if yaml_path and yaml_path != path:
-                diff = [diff, {"before_header": yaml_path, "after_header": yaml_path,
-                               "before": read_text(yaml_path) or "", "after": texts[yaml_path]}]
             befores = {file: read_text(file) for file in texts}
+            diff["after"] = texts[path]
+            # The files the unit reads (Kubernetes YAML, .network and .volume quadlets) first.
+            diff = [*({"before_header": file, "after_header": file, "before": befores[file] or "",
+                       "after": text} for file, text in texts.items()
+                      if file != path and befores[file] != text), diff]
             # The unit runs `podman run --replace` (or `podman kube play --replace`): the new
             # containers take the old ones' names and ports once the old ones are stopped.
             self.systemctl("stop", unit, check=False)
             for file, text in texts.items():
-                self.write(file, text)
+                if befores[file] != text:
+                    self.write(file, text)
             why = self.start(unit, method, restart=True)
             if why:
                 undone = self.roll_back(path, befores, unit, method)

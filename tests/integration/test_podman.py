@@ -164,25 +164,43 @@ def test_a_project_exported_as_kubernetes_yaml_runs_as_a_unit_from_the_registry(
         podman_host, hosts, tmp_path):
     """A compose project written to the controller as Kubernetes YAML (podman kube generate)
     runs from that YAML as a unit once the project is gone, pulling its image, which only the
-    fleet's registry then has."""
+    fleet's registry then has. On the way, a change to the project whose container does not
+    start is rolled back to the unit that ran before."""
     image = f"{REGISTRY}/kube/probe:{uuid.uuid4().hex[:8]}"
     login(hosts[1])
     on_host(hosts[1], "docker", "tag", "dockhand-lab/probe:1", image)
     on_host(hosts[1], "docker", "push", "-q", image)
     podman_login(REGISTRY)
+    # Two services, so a network of the project's, and a named volume.
     exported = {"podman_kube_export_dir": str(tmp_path), "podman_compose_projects": [
-        {"name": "web", "compose": {"services": {"probe": {
-            "image": image, "ports": ["18083:8080"]}}}}]}
+        {"name": "web", "compose": {"services": {
+            "probe": {"image": image, "ports": ["18083:8080"], "volumes": ["webdata:/data"]},
+            "idle": {"image": image, "command": ["sleep", "infinity"]}}}}]}
     run = run_playbook("--tags", "podman", "-e", json.dumps(exported), playbook=PODMAN_PLAY)
     assert run.rc == 0, run.output[-4000:]
+    if quadlets():
+        # The network and the volume are quadlets too, which the containers' units require.
+        unit = on_host(HOST, "systemctl", "cat", "web-probe.service").stdout
+        assert "web-network.service" in unit and "webdata-volume.service" in unit
+        for kind, name in (("network", "web"), ("volume", "webdata")):
+            assert on_host(HOST, "podman", kind, "exists", name, check=False).returncode == 0
     # The export leaves the controller's copy alone while the project stays the same.
     again = run_playbook("--tags", "podman", "-e", json.dumps(exported), playbook=PODMAN_PLAY)
     assert again.rc == 0 and again.total("changed") == 0, again.output[-4000:]
+    # A change whose container does not start: the unit the run before wrote is put back.
+    broken = json.loads(json.dumps(exported))
+    broken["podman_compose_projects"][0]["compose"]["services"]["probe"]["command"] = [
+        "sh", "-c", "exit 3"]
+    run = run_playbook("--tags", "podman", "-e", json.dumps(broken), playbook=PODMAN_PLAY)
+    assert run.rc != 0
+    assert "previous unit was put back and runs again" in " ".join(run.output.split())
+    assert on_host(HOST, "curl", "-s", "--retry", "10", "--retry-connrefused", "--retry-delay",
+                   "1", "http://127.0.0.1:18083/").stdout.strip()
     text = (tmp_path / HOST / "web.yaml").read_text()
     assert "creationTimestamp" not in text
     (pod,) = [doc for doc in yaml.safe_load_all(text) if doc]
     assert pod["kind"] == "Pod"
-    assert [c["image"] for c in pod["spec"]["containers"]] == [image]
+    assert [c["image"] for c in pod["spec"]["containers"]] == [image, image]
 
     def unit_play(name: str, task: dict) -> Path:
         play = tmp_path / f"{name}.yml"
@@ -190,9 +208,10 @@ def test_a_project_exported_as_kubernetes_yaml_runs_as_a_unit_from_the_registry(
                                          "tasks": [task]}]))
         return play
 
-    gone = unit_play("remove-web", {"name": "Remove the compose project's unit",
+    gone = unit_play("remove-web", {"name": "Remove the compose project's units",
                                     "dockhand.docker.podman_container_unit": {
-                                        "name": "web-probe", "state": "absent"}})
+                                        "name": "{{ item }}", "state": "absent"},
+                                    "loop": ["web-probe", "web-idle"]})
     assert run_playbook(playbook=gone).rc == 0
     on_host(HOST, "podman", "rmi", image)
     moved = {"podman_kube_projects": [{"name": "web-kube", "kube": text}]}

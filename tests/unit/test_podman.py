@@ -342,3 +342,34 @@ def test_kubernetes_yaml_is_the_whole_description_and_its_quadlet_names_it():
     parser.read_string(pcu.kube_quadlet_text("web"))
     assert parser["Kube"]["Yaml"] == "web.yaml"
     assert "multi-user.target" in parser["Install"]["WantedBy"]
+
+
+@pytest.mark.parametrize(("volume", "named"), [
+    ("data:/var/lib/data", "data"),
+    ("app_db.1:/db:ro", "app_db.1"),
+    ("/srv/data:/data", None),
+    ("./conf:/etc/app", None),
+    ("anonymous", None),
+])
+def test_a_volume_names_a_podman_volume_or_a_host_path(volume, named):
+    assert pcu.named_volume(volume) == named
+
+
+def test_a_quadlet_refers_to_its_network_and_named_volumes_as_quadlets_of_their_own():
+    spec = {"image": "db:1", "command": [], "publish": [], "env": {}, "network": "app",
+            "volumes": ["data:/var/lib/db", "/etc/db:/etc/db:ro", "data:/backup"],
+            "restart_on": ""}
+    units = pcu.quadlet_units(spec)
+    assert units == ["app.network", "data.volume"]
+    text = pcu.quadlet_text("app-db", dict(spec, quadlet_units=units))
+    assert "Network=app.network" in text
+    assert "Volume=data.volume:/var/lib/db" in text and "Volume=data.volume:/backup" in text
+    assert "Volume=/etc/db:/etc/db:ro" in text
+    # Without them (Podman before 4.4 or a unit written before), the plain names.
+    assert "Network=app\n" in pcu.quadlet_text("app-db", spec)
+    network = configparser.ConfigParser()
+    network.read_string(pcu.quadlet_unit_text("app.network"))
+    assert network["Network"]["NetworkName"] == "app"
+    volume = configparser.ConfigParser()
+    volume.read_string(pcu.quadlet_unit_text("data.volume"))
+    assert volume["Volume"]["VolumeName"] == "data"
