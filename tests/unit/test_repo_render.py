@@ -17,11 +17,16 @@ def rendered(tmp_path_factory) -> Rendered:
 
 
 DEBIAN = {"render_facts": {"distribution": "Debian", "os_family": "Debian",
-                           "distribution_release": "bookworm", "architecture": "x86_64"}}
+                           "distribution_release": "bookworm", "distribution_major_version": "12",
+                           "architecture": "x86_64"}}
+TRIXIE = {"render_facts": {**DEBIAN["render_facts"], "distribution_release": "trixie",
+                           "distribution_major_version": "13"}}
 UBUNTU = {"render_facts": {"distribution": "Ubuntu", "os_family": "Debian",
-                           "distribution_release": "noble", "architecture": "aarch64"}}
+                           "distribution_release": "noble", "distribution_major_version": "24",
+                           "architecture": "aarch64"}}
 ROCKY = {"render_facts": {"distribution": "Rocky", "os_family": "RedHat",
-                          "distribution_release": "Blue Onyx", "architecture": "x86_64"}}
+                          "distribution_release": "Blue Onyx", "distribution_major_version": "9",
+                          "architecture": "x86_64"}}
 
 
 @pytest.mark.parametrize(
@@ -80,6 +85,11 @@ def test_rhel_family_uses_the_centos_repository_and_holds_a_pin(rendered):
           "containerd.io", "docker-buildx-plugin", "docker-compose-plugin"]),
         (CASES.add("distro", **DEBIAN, docker_engine_source="distro", docker_engine_version=""),
          "", ["docker.io"]),
+        # Debian 13's CLI is a package of its own, pinned with the engine.
+        (CASES.add("distro-trixie", **TRIXIE, docker_engine_source="distro",
+                   docker_engine_version="26.1.5+dfsg1-9+deb13u1+b1"),
+         "26.1.5+dfsg1-9+deb13u1+b1",
+         ["docker.io=26.1.5+dfsg1-9+deb13u1+b1", "docker-cli=26.1.5+dfsg1-9+deb13u1+b1"]),
     ],
 )
 def test_package_list_pins_only_the_engine(rendered, case, version, expected):
