@@ -198,6 +198,12 @@ def on_host(host: str, *cmd: str, check: bool = True, timeout: int = 120,
                           timeout=timeout)
 
 
+def put_file(host: str, source: Path, dest: str) -> None:
+    """Copy a controller file into a lab host as a process inside it writes it: `docker cp`
+    writes below a mount such as Debian 13's tmpfs /tmp, where the host never sees it."""
+    on_host(host, "sh", "-c", f"cat > {dest}", stdin=source.read_text())
+
+
 def age_package_lists(hosts: list[str]) -> None:
     """Make the hosts' apt lists two hours old, as on a lab converged long ago: what apt's
     cache_valid_time reads (the periodic stamp, else the lists directory)."""

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cryptography import x509
-from labtools import INVENTORY, lab_group_vars, on_host, role_default
+from labtools import INVENTORY, lab_group_vars, on_host, put_file, role_default
 
 PKI = INVENTORY.parent / f"{INVENTORY.name}-pki"
 NAME = lab_group_vars()["docker_registry_name"]
@@ -178,8 +178,7 @@ class RequestLoops(_HostLoops):
         spec = json.dumps({"pause": self.pause, "targets": self.targets})
         for host in self.hosts:
             container = f"dockhand-lab-{host}"
-            subprocess.run(["docker", "cp", str(self.SCRIPT), f"{container}:/tmp/request-loop.py"],
-                           check=True)
+            put_file(host, self.SCRIPT, "/tmp/request-loop.py")
             # The spec holds a password: through stdin, into a file only root reads.
             on_host(host, "sh", "-c", f"rm -rf {self.dir} && mkdir -p {self.dir} && umask 077 "
                     f"&& cat > {self.dir}.json", stdin=spec)

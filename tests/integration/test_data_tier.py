@@ -27,6 +27,7 @@ from labtools import (
     changed_by_hand,
     lab_vault,
     on_host,
+    put_file,
     role_default,
     run_playbook,
 )
@@ -180,8 +181,7 @@ def test_a_member_restart_is_refused_while_another_member_is_down(converged):
     # As the role's restart task runs it.
     env = ["env", f"ENV_FILE={role_default('etcd', 'etcd_config_dir')}/etcd.env", "TIMEOUT=60",
            f"DATA={role_default('etcd', 'etcd_data_dir')}"]
-    subprocess.run(["docker", "cp", str(script), "dockhand-lab-node1:/tmp/member.sh"],
-                   check=True, capture_output=True)
+    put_file("node1", script, "/tmp/member.sh")
     pid = on_host("node1", "systemctl", "show", "-P", "MainPID", "etcd").stdout.strip()
     on_host("node2", "systemctl", "stop", "etcd")
     try:
@@ -385,8 +385,7 @@ def test_a_redis_restart_is_refused_while_another_member_is_down(converged):
     primary = redis_primary()
     runner, stopped = [m for m in MEMBERS if m != primary]
     script = ROOT / "roles" / "redis_ha" / "files" / "cycle.sh"
-    subprocess.run(["docker", "cp", str(script), f"dockhand-lab-{runner}:/tmp/cycle.sh"],
-                   check=True, capture_output=True)
+    put_file(runner, script, "/tmp/cycle.sh")
     # As the role's restart task runs it: the other members' addresses after the timeout.
     restart = ["sh", "/tmp/cycle.sh", "restart", "redis-server.service", "6379", "60",
                *(ADDRESS[m] for m in MEMBERS if m != runner)]
