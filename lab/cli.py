@@ -374,7 +374,7 @@ def status() -> int:
 
     with ThreadPoolExecutor(max_workers=len(found)) as pool:
         rows = list(pool.map(probe, found))
-    table(["NODE", "IP", "RELEASE", "CONTAINER", "SYSTEMD", "SSHD", "DOCKER ENGINE",
+    table(["NODE", "IP", "RELEASE", "CONTAINER", "SYSTEMD", "SSHD", "ENGINE",
            "DATA TIER", "GROUPS"], rows)
     return 0 if all(r[3] == "running" and r[5] == "yes" for r in rows) else 1
 

@@ -32,6 +32,8 @@ description:
   - A rootless quadlet on a host still on cgroup v1, where a user's systemd cannot create the
     cgroup Podman's generator asks for (C(--cgroups=split)), runs with C(--cgroups=no-conmon)
     as C(podman generate systemd) units do.
+  - On a host still on cgroup v1, Podman 5 cannot have systemd create a pod's cgroup: a
+    O(kube) quadlet there runs Podman with C(--cgroup-manager=cgroupfs).
 options:
   name:
     description: The container's name; with O(kube), the name of the unit and its files.
@@ -336,10 +338,13 @@ def quadlet_text(name, spec):
     return "\n".join(lines)
 
 
-def kube_quadlet_text(name):
+def kube_quadlet_text(name, spec):
     lines = ["[Unit]", f"Description=Podman Kubernetes YAML {name} (dockhand)",
              "Wants=network-online.target", "After=network-online.target", "",
-             "[Kube]", f"Yaml={name}.yaml", "",
+             "[Kube]", f"Yaml={name}.yaml"]
+    if spec.get("cgroup_manager"):
+        lines.append(f"GlobalArgs=--cgroup-manager={spec['cgroup_manager']}")
+    lines += ["",
              "[Service]", "Restart=always", "TimeoutStartSec=900", "",
              "[Install]", "WantedBy=multi-user.target default.target", ""]
     return "\n".join(lines)
@@ -416,7 +421,7 @@ class Unit(ModuleRun):
         if spec.get("kube"):
             if method == "quadlet":
                 return {yaml_path: spec["kube"].rstrip() + "\n",
-                        path: with_mark(digest, kube_quadlet_text(self.name))}
+                        path: with_mark(digest, kube_quadlet_text(self.name, spec))}
             return {path: with_mark(digest, spec["kube"])}
         if method == "quadlet":
             base = os.path.dirname(path)
@@ -527,6 +532,11 @@ class Unit(ModuleRun):
         if method == "quadlet" and self.uid != 0 and not os.path.exists(CGROUP_V2_MARK) \
                 and not spec.get("kube"):
             spec["cgroups"] = "no-conmon"
+        # Podman 5 cannot have systemd make a pod's cgroup on a cgroup v1 host ("slice was
+        # already loaded"); with its own cgroupfs manager it makes it.
+        if method == "quadlet" and spec.get("kube") and not os.path.exists(CGROUP_V2_MARK) \
+                and version_tuple(version)[:1] >= (5,):
+            spec["cgroup_manager"] = "cgroupfs"
         if method == "quadlet" and not spec.get("kube") and quadlet_units(spec):
             spec["quadlet_units"] = quadlet_units(spec)
         digest = digest_of(spec, method)

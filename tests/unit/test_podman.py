@@ -339,8 +339,11 @@ def test_kubernetes_yaml_is_the_whole_description_and_its_quadlet_names_it():
     assert pcu.digest_of(spec, "quadlet") != pcu.digest_of(dict(spec, kube="kind: Pod\n"),
                                                            "quadlet")
     parser = configparser.ConfigParser(strict=True)
-    parser.read_string(pcu.kube_quadlet_text("web"))
+    parser.read_string(pcu.kube_quadlet_text("web", spec))
     assert parser["Kube"]["Yaml"] == "web.yaml"
+    assert "GlobalArgs" not in parser["Kube"]
+    parser.read_string(pcu.kube_quadlet_text("web", dict(spec, cgroup_manager="cgroupfs")))
+    assert parser["Kube"]["GlobalArgs"] == "--cgroup-manager=cgroupfs"
     assert "multi-user.target" in parser["Install"]["WantedBy"]
 
 
