@@ -32,8 +32,8 @@ description:
   - A rootless quadlet on a host still on cgroup v1, where a user's systemd cannot create the
     cgroup Podman's generator asks for (C(--cgroups=split)), runs with C(--cgroups=no-conmon)
     as C(podman generate systemd) units do.
-  - On a host still on cgroup v1, Podman 5 cannot have systemd create a pod's cgroup: a
-    O(kube) quadlet there runs Podman with C(--cgroup-manager=cgroupfs).
+  - On a host still on cgroup v1, where Podman 5 cannot have systemd create a pod's cgroup,
+    a O(kube) quadlet runs Podman with C(--cgroup-manager=cgroupfs).
 options:
   name:
     description: The container's name; with O(kube), the name of the unit and its files.
@@ -344,9 +344,8 @@ def kube_quadlet_text(name, spec):
              "[Kube]", f"Yaml={name}.yaml"]
     if spec.get("cgroup_manager"):
         lines.append(f"GlobalArgs=--cgroup-manager={spec['cgroup_manager']}")
-    lines += ["",
-             "[Service]", "Restart=always", "TimeoutStartSec=900", "",
-             "[Install]", "WantedBy=multi-user.target default.target", ""]
+    lines += ["", "[Service]", "Restart=always", "TimeoutStartSec=900", "",
+              "[Install]", "WantedBy=multi-user.target default.target", ""]
     return "\n".join(lines)
 
 
