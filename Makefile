@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 VENV := .venv
 PY := $(VENV)/bin/python
-LAB_NODES ?= 5
+LAB_NODES ?= 6
 # Extra arguments for the lab's converge, e.g. LAB_ARGS="-e proxy_backend=traefik".
 LAB_ARGS ?=
 # The virtualenv is rebuilt when the dependency ranges change.

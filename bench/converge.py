@@ -36,6 +36,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from lab.config import DEFAULT_NODES  # noqa: E402  (the checkout's lab package, found above)
+
 ENV = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
 # The lab inventory's vault.yml is encrypted with the lab's vault password.
 ENV.setdefault("ANSIBLE_VAULT_PASSWORD_FILE", str(ROOT / ".lab" / "vault-password"))
@@ -112,7 +115,8 @@ def fresh_lab(nodes: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", type=int, default=int(os.environ.get("LAB_NODES", "5")))
+    parser.add_argument("--nodes", type=int,
+                        default=int(os.environ.get("LAB_NODES", DEFAULT_NODES)))
     parser.add_argument("-e", "--extra-vars", action="append", default=[],
                         help="passed to every ansible-playbook run, e.g. to compare settings")
     parser.add_argument("--quick", action="store_true",

@@ -65,7 +65,7 @@ NETWORK = "dockhand-lab"
 SUBNET_PREFIX = "172.29.77"
 SUBNET = f"{SUBNET_PREFIX}.0/24"
 GATEWAY = f"{SUBNET_PREFIX}.1"
-DEFAULT_NODES = 5
+DEFAULT_NODES = 6
 # The main lab's hosts are .11 to .110, another lab's .151 to .210.
 MAX_NODES = 60 if APART else 100
 FIRST_IP = 150 if APART else 10
@@ -73,8 +73,9 @@ BOOT_TIMEOUT = 180.0
 
 # Debian releases a lab host can run. Which node runs which: LAB_RELEASES (see releases()),
 # else the release the node already runs, else DEFAULT_RELEASES: a fleet in the middle of
-# its move to Debian 13, a swarm worker (Docker 26 beside the managers' 20.10) and the Podman
-# host (Podman 5, quadlets) on trixie. SUITE is the release of every node not named.
+# its move to Debian 13, a swarm worker (Docker 26 beside the managers' 20.10) and the first
+# Podman host (Podman 5, quadlets) on trixie, the second Podman host (4.3, the units of
+# `podman generate systemd`) on bookworm. SUITE is the release of every node not named.
 RELEASES = ("bookworm", "trixie")
 SUITE = "bookworm"
 DEFAULT_RELEASES = "node4=trixie,node5=trixie"
@@ -151,11 +152,11 @@ def nodes(count: int) -> list[Node]:
 
 def groups(count: int) -> dict[str, list[str]]:
     """Inventory groups for a lab of `count` nodes, in the order hosts.yml lists them. From 5
-    nodes on, the fifth runs Podman instead of Docker; from 4, the first three also carry a
-    GlusterFS volume that the registry on the second and third shares, and GitLab's data
-    tier (etcd, PostgreSQL, Redis)."""
+    nodes on, the fifth (and from 6 the sixth) runs Podman instead of Docker; from 4, the
+    first three also carry a GlusterFS volume that the registry on the second and third
+    shares, and GitLab's data tier (etcd, PostgreSQL, Redis)."""
     names = [n.name for n in nodes(count)]
-    podman = names[4:5]
+    podman = names[4:6]
     docker = [n for n in names if n not in podman]
     managers = docker[:3] if len(docker) >= 4 else docker[:1]
     return {

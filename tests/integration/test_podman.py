@@ -1,10 +1,12 @@
-"""The lab's Podman host (node5, `dockhand_engine: podman`): it trusts the fleet's CA under
-/etc/containers/certs.d, pulls from the registry over HTTPS, and runs a registry of its own
-under Podman as a systemd unit that comes back, with its data, after a restart of the unit
-and of the host. On Podman 4.4 or later (Debian 13's 5.x) the units are quadlets that Podman's
-generator turns into services; before (Debian 12's 4.3, molecule's podman scenario) they are
-the units `podman generate systemd --new` writes. The podman_container_unit module's rollback
-of a unit that does not start is proven by molecule's podman scenario."""
+"""The lab's Podman hosts (`dockhand_engine: podman`): node5 (Debian 13, Podman 5) trusts the
+fleet's CA under /etc/containers/certs.d, pulls from the registry over HTTPS, and runs a
+registry of its own under Podman as a systemd unit that comes back, with its data, after a
+restart of the unit and of the host; node6 (Debian 12, Podman 4.3) runs what node5 exports as
+Kubernetes YAML. On Podman 4.4 or later the units are quadlets that Podman's generator turns
+into services; before (Debian 12's 4.3: node6, molecule's podman scenario) they are the
+units `podman generate systemd --new` writes, and `podman-kube@` for Kubernetes YAML. A unit
+that does not start is rolled back here for a compose project, and for a single container by
+molecule's podman scenario."""
 
 from __future__ import annotations
 
@@ -17,13 +19,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from labtools import INVENTORY, ROOT, changed_by_hand, on_host, run_playbook
+from labtools import INVENTORY, ROOT, Run, changed_by_hand, on_host, run_playbook
 from registrytools import REGISTRY, USER, login, password
 
 pytestmark = pytest.mark.lab
 
 PODMAN_PLAY = ROOT / "playbooks" / "podman.yml"
 HOST = "node5"
+# The other Podman host, of the other release: Kubernetes YAML exported from HOST runs there.
+OTHER = "node6"
 OWN = "podman-registry.dockhand.test:5000"
 ADDRESS = "172.29.77.15"
 
@@ -31,17 +35,17 @@ ADDRESS = "172.29.77.15"
 @pytest.fixture(scope="module")
 def podman_host(converged) -> str:
     """The podman play alone on the host site.yml converged: a second run, so no change."""
-    if HOST not in (INVENTORY / "hosts.yml").read_text():
-        pytest.fail("the lab has no Podman host: it needs 5 nodes (LAB_NODES=5)")
+    if OTHER not in (INVENTORY / "hosts.yml").read_text():
+        pytest.fail("the lab has no second Podman host: it needs 6 nodes (LAB_NODES=6)")
     run = run_playbook(playbook=PODMAN_PLAY)
     assert run.rc == 0 and run.total("changed") == 0, run.output[-4000:]
     return HOST
 
 
 @cache
-def quadlets() -> bool:
+def quadlets(host: str = HOST) -> bool:
     """Whether the host's Podman runs quadlets (4.4 or later), as the module decides."""
-    version = on_host(HOST, "podman", "version", "--format", "{{.Client.Version}}").stdout
+    version = on_host(host, "podman", "version", "--format", "{{.Client.Version}}").stdout
     return tuple(int(part) for part in version.strip().split(".")[:2]) >= (4, 4)
 
 
@@ -49,8 +53,8 @@ def unit_of(name: str) -> str:
     return f"{name}.service" if quadlets() else f"container-{name}.service"
 
 
-def podman_login(registry: str) -> None:
-    on_host(HOST, "podman", "login", "-u", USER, "--password-stdin", registry,
+def podman_login(registry: str, host: str = HOST) -> None:
+    on_host(host, "podman", "login", "-u", USER, "--password-stdin", registry,
             stdin=password())
 
 
@@ -133,7 +137,7 @@ def test_a_project_runs_rootless_for_a_named_user(podman_host):
     project = {"podman_rootless_user": user, "podman_compose_projects": [
         {"name": "hello", "compose": {"services": {"probe": {
             "image": "dockhand-lab/probe:1", "ports": [f"{port}:8080"]}}}}]}
-    args = ["--tags", "podman", "-e", json.dumps(project)]
+    args = ["--tags", "podman", "--limit", HOST, "-e", json.dumps(project)]
     run = run_playbook(*args, playbook=PODMAN_PLAY)
     assert run.rc == 0, run.output[-4000:]
     uid = on_host(HOST, "id", "-u", user).stdout.strip()
@@ -162,10 +166,10 @@ def test_a_project_runs_rootless_for_a_named_user(podman_host):
 
 def test_a_project_exported_as_kubernetes_yaml_runs_as_a_unit_from_the_registry(
         podman_host, hosts, tmp_path):
-    """A compose project written to the controller as Kubernetes YAML (podman kube generate)
-    runs from that YAML as a unit once the project is gone, pulling its image, which only the
-    fleet's registry then has. On the way, a change to the project whose container does not
-    start is rolled back to the unit that ran before."""
+    """A compose project on one Podman host, written to the controller as Kubernetes YAML
+    (podman kube generate), runs from that YAML as a unit on the other Podman host, of the
+    other release, which pulls its image from the fleet's registry. On the way, a change to
+    the project whose container does not start is rolled back to the unit that ran before."""
     image = f"{REGISTRY}/kube/probe:{uuid.uuid4().hex[:8]}"
     login(hosts[1])
     on_host(hosts[1], "docker", "tag", "dockhand-lab/probe:1", image)
@@ -175,8 +179,20 @@ def test_a_project_exported_as_kubernetes_yaml_runs_as_a_unit_from_the_registry(
     exported = {"podman_kube_export_dir": str(tmp_path), "podman_compose_projects": [
         {"name": "web", "compose": {"services": {
             "probe": {"image": image, "ports": ["18083:8080"], "volumes": ["webdata:/data"]},
-            "idle": {"image": image, "command": ["sleep", "infinity"]}}}}]}
-    run = run_playbook("--tags", "podman", "-e", json.dumps(exported), playbook=PODMAN_PLAY)
+            # Stops on SIGTERM, as the probe does: a plain sleep as PID 1 ignores it, and
+            # every stop of the project would wait out Podman's 10 s before SIGKILL.
+            "idle": {"image": image,
+                     "command": ["sh", "-c", "trap 'exit 0' TERM; sleep 1000000 & wait"]}}}}]}
+
+    def podman_play(host: str, extra: dict) -> Run:
+        return run_playbook("--tags", "podman", "--limit", host, "-e", json.dumps(extra),
+                            playbook=PODMAN_PLAY)
+
+    def answers(host: str) -> str:
+        return on_host(host, "curl", "-s", "--retry", "10", "--retry-connrefused",
+                       "--retry-delay", "1", "http://127.0.0.1:18083/").stdout.strip()
+
+    run = podman_play(HOST, exported)
     assert run.rc == 0, run.output[-4000:]
     if quadlets():
         # The network and the volume are quadlets too, which the containers' units require.
@@ -184,56 +200,61 @@ def test_a_project_exported_as_kubernetes_yaml_runs_as_a_unit_from_the_registry(
         assert "web-network.service" in unit and "webdata-volume.service" in unit
         for kind, name in (("network", "web"), ("volume", "webdata")):
             assert on_host(HOST, "podman", kind, "exists", name, check=False).returncode == 0
-    # The export leaves the controller's copy alone while the project stays the same.
-    again = run_playbook("--tags", "podman", "-e", json.dumps(exported), playbook=PODMAN_PLAY)
-    assert again.rc == 0 and again.total("changed") == 0, again.output[-4000:]
     # A change whose container does not start: the unit the run before wrote is put back.
+    # The export leaves the controller's copy as it was (the project that runs is the same).
     broken = json.loads(json.dumps(exported))
     broken["podman_compose_projects"][0]["compose"]["services"]["probe"]["command"] = [
         "sh", "-c", "exit 3"]
-    run = run_playbook("--tags", "podman", "-e", json.dumps(broken), playbook=PODMAN_PLAY)
+    written = (tmp_path / HOST / "web.yaml").stat().st_mtime_ns
+    run = podman_play(HOST, broken)
     assert run.rc != 0
     assert "previous unit was put back and runs again" in " ".join(run.output.split())
-    assert on_host(HOST, "curl", "-s", "--retry", "10", "--retry-connrefused", "--retry-delay",
-                   "1", "http://127.0.0.1:18083/").stdout.strip()
+    assert answers(HOST)
+    again = podman_play(HOST, exported)
+    assert again.rc == 0 and again.total("changed") == 0, again.output[-4000:]
+    assert (tmp_path / HOST / "web.yaml").stat().st_mtime_ns == written
     text = (tmp_path / HOST / "web.yaml").read_text()
     assert "creationTimestamp" not in text
     (pod,) = [doc for doc in yaml.safe_load_all(text) if doc]
     assert pod["kind"] == "Pod"
     assert [c["image"] for c in pod["spec"]["containers"]] == [image, image]
 
-    def unit_play(name: str, task: dict) -> Path:
+    # On the other host, which has never had the image: from the registry, over certs.d.
+    assert on_host(OTHER, "podman", "image", "exists", image, check=False).returncode != 0
+    podman_login(REGISTRY, host=OTHER)
+    moved = {"podman_kube_projects": [{"name": "web-kube", "kube": text}]}
+    run = podman_play(OTHER, moved)
+    assert run.rc == 0, run.output[-4000:]
+    kube_unit = "web-kube.service" if quadlets(OTHER) else (
+        "podman-kube@" + on_host(OTHER, "systemd-escape", "/etc/containers/kube/web-kube.yaml"
+                                 ).stdout.strip() + ".service")
+    assert on_host(OTHER, "systemctl", "is-active", kube_unit).stdout.strip() == "active"
+    assert on_host(OTHER, "podman", "image", "exists", image, check=False).returncode == 0
+    assert answers(OTHER)
+    again = podman_play(OTHER, moved)
+    assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
+
+    def unit_play(name: str, host: str, task: dict) -> Path:
         play = tmp_path / f"{name}.yml"
-        play.write_text(yaml.safe_dump([{"name": name, "hosts": HOST, "gather_facts": False,
+        play.write_text(yaml.safe_dump([{"name": name, "hosts": host, "gather_facts": False,
                                          "tasks": [task]}]))
         return play
 
-    gone = unit_play("remove-web", {"name": "Remove the compose project's units",
-                                    "dockhand.docker.podman_container_unit": {
-                                        "name": "{{ item }}", "state": "absent"},
-                                    "loop": ["web-probe", "web-idle"]})
-    assert run_playbook(playbook=gone).rc == 0
-    on_host(HOST, "podman", "rmi", image)
-    moved = {"podman_kube_projects": [{"name": "web-kube", "kube": text}]}
-    run = run_playbook("--tags", "podman", "-e", json.dumps(moved), playbook=PODMAN_PLAY)
-    assert run.rc == 0, run.output[-4000:]
-    if quadlets():
-        assert "Yaml=web-kube.yaml" in on_host(HOST, "cat",
-                                               "/etc/containers/systemd/web-kube.kube").stdout
-    assert on_host(HOST, "podman", "image", "exists", image, check=False).returncode == 0
-    answer = on_host(HOST, "curl", "-s", "--retry", "10", "--retry-connrefused", "--retry-delay",
-                     "1", "http://127.0.0.1:18083/").stdout
-    assert answer.strip()
-    again = run_playbook("--tags", "podman", "-e", json.dumps(moved), playbook=PODMAN_PLAY)
-    assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
-    # Gone again with its unit, its YAML and its pod.
-    gone = unit_play("remove-web-kube", {"name": "Remove the Kubernetes project's unit",
-                                         "dockhand.docker.podman_container_unit": {
-                                             "name": "web-kube", "kube": text,
-                                             "state": "absent"}})
-    assert run_playbook(playbook=gone).rc == 0
-    assert on_host(HOST, "curl", "-s", "http://127.0.0.1:18083/", check=False).returncode != 0
-    assert on_host(HOST, "podman", "pod", "ps", "-q").stdout.strip() == ""
+    # Both gone: the project's units on one host, the YAML's unit, file and pod on the other.
+    for play in (unit_play("remove-web", HOST, {
+                     "name": "Remove the compose project's units",
+                     "dockhand.docker.podman_container_unit": {
+                         "name": "{{ item }}", "state": "absent"},
+                     "loop": ["web-probe", "web-idle"]}),
+                 unit_play("remove-web-kube", OTHER, {
+                     "name": "Remove the Kubernetes project's unit",
+                     "dockhand.docker.podman_container_unit": {
+                         "name": "web-kube", "kube": text, "state": "absent"}})):
+        assert run_playbook(playbook=play).rc == 0
+    for host in (HOST, OTHER):
+        assert on_host(host, "curl", "-s", "http://127.0.0.1:18083/",
+                       check=False).returncode != 0
+    assert on_host(OTHER, "podman", "pod", "ps", "-q").stdout.strip() == ""
 
 
 def test_a_second_podman_run_changes_nothing(podman_host):

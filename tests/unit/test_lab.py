@@ -131,7 +131,9 @@ def test_mirror_parsing(tmp_path: Path, files: dict[str, str], expected: str) ->
         (4, ["node1", "node2", "node3"], ["node4"], ["node2"], [], ["node1", "node2", "node3"]),
         (5, ["node1", "node2", "node3"], ["node4"], ["node2"], ["node5"],
          ["node1", "node2", "node3"]),
-        (6, ["node1", "node2", "node3"], ["node4", "node6"], ["node2"], ["node5"],
+        (6, ["node1", "node2", "node3"], ["node4"], ["node2"], ["node5", "node6"],
+         ["node1", "node2", "node3"]),
+        (7, ["node1", "node2", "node3"], ["node4", "node7"], ["node2"], ["node5", "node6"],
          ["node1", "node2", "node3"]),
     ],
 )
@@ -364,9 +366,11 @@ def test_each_release_has_its_own_image_recipe() -> None:
     assert f"{config.HOST_IMAGE}:latest" in image.aliases(config.SUITE)
 
 
-def test_the_default_lab_moves_a_worker_and_the_podman_host_to_trixie() -> None:
-    default = config.releases(5, config.DEFAULT_RELEASES)
-    groups = config.groups(5)
+def test_the_default_lab_moves_a_worker_and_one_podman_host_to_trixie() -> None:
+    default = config.releases(config.DEFAULT_NODES, config.DEFAULT_RELEASES)
+    groups = config.groups(config.DEFAULT_NODES)
     trixie = sorted(name for name, release in default.items() if release == "trixie")
     assert trixie == ["node4", "node5"]
-    assert "node4" in groups["swarm_workers"] and groups["podman_hosts"] == ["node5"]
+    assert "node4" in groups["swarm_workers"]
+    # A Podman host of each release: 5 (quadlets) and 4.3 (`podman generate systemd`).
+    assert groups["podman_hosts"] == ["node5", "node6"] and default["node6"] == "bookworm"
