@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "collections"))
 
 import pytest
-from labtools import FULL_RUN, INVENTORY, RUNS, Run, lab_hosts, run_playbook
+from labtools import FULL_RUN, INVENTORY, RECONVERGED, RUNS, Run, lab_hosts, run_playbook
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +69,9 @@ def _summarise_runs(terminalreporter, suite: float) -> None:
         grouped.setdefault(what, []).append(seconds)
     for what, times in sorted(grouped.items(), key=lambda item: -sum(item[1]))[:15]:
         terminalreporter.write_line(f"{sum(times):8.0f} s  {len(times):3d} x  {what}")
+    for scopes in RECONVERGED:
+        terminalreporter.write_line(f"site.yml run again for what was left changed: "
+                                    f"{'; '.join(scopes)}")
     terminalreporter.write_line("slowest runs:")
     for test, what, seconds in sorted(RUNS, key=lambda run: -run[2])[:10]:
         terminalreporter.write_line(f"{seconds:8.0f} s  {what}  ({test or 'no test'})")

@@ -121,6 +121,8 @@ def changed_by_hand(playbook: Path | None = None, *args: str) -> None:
 # Every ansible-playbook run of the suite: (test, what ran, seconds), for the summary of where
 # the suite's time goes (conftest.py).
 RUNS: list[tuple[str, str, float]] = []
+# Why each converge() between modules ran a whole site.yml: the scopes left changed.
+RECONVERGED: list[list[str]] = []
 
 
 def _what_ran(playbook: Path, args: tuple[str, ...], inventory: Path) -> str:
@@ -139,7 +141,10 @@ def _what_ran(playbook: Path, args: tuple[str, ...], inventory: Path) -> str:
 
 
 def run_playbook(*args: str, playbook: Path = SITE, timeout: int = 1200,
-                 inventory: Path = INVENTORY) -> Run:
+                 inventory: Path = INVENTORY, own: bool = False) -> Run:
+    """ansible-playbook on the lab. `own`: the run only removes what the test itself made
+    (units of its own), nothing a playbook of the project manages, so the lab stays as
+    converged as it was; any other run is tracked for what it may have changed."""
     start = time.monotonic()
     test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
     try:
@@ -160,7 +165,8 @@ def run_playbook(*args: str, playbook: Path = SITE, timeout: int = 1200,
         for m in RECAP.finditer(output)
     }
     run = Run(proc.returncode, output, recap)
-    _track(playbook if inventory == INVENTORY else Path("other inventory"), args, run)
+    if not (own and run.rc == 0):
+        _track(playbook if inventory == INVENTORY else Path("other inventory"), args, run)
     return run
 
 
@@ -169,6 +175,9 @@ def converge() -> None:
     back what they changed (a test that changes the lab by other means says so with lab() or
     changed_by_hand())."""
     if _DIRTY:
+        # For the summary of the suite's runs: what made this one necessary.
+        RECONVERGED.append(sorted(" ".join(part.name if isinstance(part, Path) else part
+                                           for part in scope if part) for scope in _DIRTY))
         # Every role: a test may have changed what the hosts' records do not watch (a stack
         # of its own playbook's).
         run = run_playbook(*FULL_RUN)

@@ -250,7 +250,7 @@ def test_a_project_exported_as_kubernetes_yaml_runs_as_a_unit_from_the_registry(
                      "name": "Remove the Kubernetes project's unit",
                      "dockhand.docker.podman_container_unit": {
                          "name": "web-kube", "kube": text, "state": "absent"}})):
-        assert run_playbook(playbook=play).rc == 0
+        assert run_playbook(playbook=play, own=True).rc == 0
     for host in (HOST, OTHER):
         assert on_host(host, "curl", "-s", "http://127.0.0.1:18083/",
                        check=False).returncode != 0
