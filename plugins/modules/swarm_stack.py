@@ -28,7 +28,9 @@ options:
     required: true
   state:
     description:
-      - V(absent) removes the stack (C(docker stack rm)) and waits until its services are gone.
+      - V(absent) removes the stack (C(docker stack rm)) and waits until its services are gone
+        and this node runs none of its containers (a task's container keeps its published host
+        ports until it has stopped).
     type: str
     choices: [present, absent]
     default: present
@@ -304,12 +306,19 @@ class Stack(ModuleRun):
         found = task_errors(tasks, hosts, names)
         return "; task errors: " + "; ".join(found) if found else ""
 
+    def running_here(self):
+        """The stack's containers that still run on this node: a removed service's tasks
+        stop after the service is gone, and keep their published host ports until then."""
+        return self.call("list the stack's containers on this node", self.client.get,
+                         "/containers/json",
+                         {"filters": {"label": [f"{NAMESPACE_LABEL}={self.name}"]}}) or []
+
     def wait_removed(self):
         deadline = time.monotonic() + self.params["wait_timeout"]
-        while self.services():
+        while self.services() or self.running_here():
             if time.monotonic() > deadline:
-                self.fail(f"services still present {self.params['wait_timeout']} s after the "
-                          "removal")
+                self.fail(f"services or this node's containers of the stack still present "
+                          f"{self.params['wait_timeout']} s after the removal")
             time.sleep(POLL)
 
     # -- the whole run ---------------------------------------------------------------------

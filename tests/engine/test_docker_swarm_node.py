@@ -456,3 +456,27 @@ def test_leave(modules, in_swarm):
     assert again["changed"] is False
     assert again["actions"] == []
     assert modules.run(MODULE, state="absent")["changed"] is False
+
+
+# ---------------------------------------------------------------------------------------------
+# swarm_stack's removal on the same single-node swarm
+# ---------------------------------------------------------------------------------------------
+
+def test_a_removed_stack_is_waited_for_until_its_containers_have_stopped(modules, in_swarm,
+                                                                          images):
+    """A task's container outlives its service's removal until it has stopped, and keeps its
+    published host ports until then: what takes the ports next (nginx, when the front door
+    moves back from Traefik as a swarm service) must find them free when the module returns."""
+    name = "dh-test-slowstop"
+    # Takes 3 s to stop after SIGTERM, as a proxy draining its connections does.
+    slow = ["/bin/sh", "-c", "trap 'sleep 3; exit 0' TERM; sleep 3600 & wait"]
+    deployed = modules.run("swarm_stack", name=name, with_registry_auth=False, compose=[
+        {"services": {"app": {"image": "dh-test:1", "command": slow,
+                              "stop_grace_period": "20s"}}}], wait_timeout=60)
+    assert deployed["changed"] is True, deployed
+    label = {"filters": {"label": [f"com.docker.stack.namespace={name}"]}}
+    assert len(in_swarm.get("/containers/json", label)) == 1
+    removed = modules.run("swarm_stack", name=name, state="absent", wait_timeout=60)
+    assert removed["changed"] is True, removed
+    assert in_swarm.get("/containers/json", label) == []
+    assert modules.run("swarm_stack", name=name, state="absent")["changed"] is False
