@@ -29,8 +29,8 @@ from pathlib import Path
 import yaml
 from converge import ENV, ROOT, fresh_lab
 
-# The checkout's lab package: which lab (DOCKHAND_LAB) and where its inventory is.
-sys.path.insert(0, str(ROOT))
+# The checkout's lab package (converge put the checkout on sys.path): which lab
+# (DOCKHAND_LAB) and where its inventory is.
 from lab import config as lab_config
 
 GOALS = {"fresh converge": 3.0, "no-op": 2.0}
