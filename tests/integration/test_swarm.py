@@ -125,7 +125,7 @@ def full_strength() -> list[dict] | None:
 def swarm(hosts):
     """The converged lab: site.yml again if an earlier test left the lab changed."""
     if len(hosts) < 4:
-        pytest.fail("the swarm tests need 4 lab nodes (LAB_NODES=4, the default)")
+        pytest.fail("the swarm tests need 4 Docker lab nodes (LAB_NODES=6, the default, has them)")
     converge()
 
 

@@ -4,6 +4,8 @@ in the closing table, and the other lane still finishes."""
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -29,6 +31,10 @@ pytest-like:
 \t  echo "[bench] rotation: 20 s, 651 pulls, 0 failed"; \\
 \t  echo "TASK [Clear what the failed attempts left] ***"; \\
 \t  echo "FAILED tests/a.py::test_b - assert 1 == 2"; echo "1 failed, 2 passed"; exit 1
+where-a:
+\t@cat /proc/self/cgroup > where-a.log; cut -d' ' -f19 /proc/self/stat >> where-a.log
+where-b:
+\t@cat /proc/self/cgroup > where-b.log; cut -d' ' -f19 /proc/self/stat >> where-b.log
 many-failures:
 \t@for i in $$(seq 1 30); do echo "FAILED tests/t.py::test_$$i"; done; exit 1
 ansible-like:
@@ -122,6 +128,33 @@ def test_two_failed_phases_share_the_lines_ci_shows(project):
         f"FAILED tests/t.py::test_{i}" for i in range(24, 31)]
     tail = proc.stdout.split("total (wall time)\n", 1)[1]
     assert len(tail.splitlines()) == 13, tail
+
+
+def _may_make_cpu_cgroups() -> bool:
+    v1 = Path("/sys/fs/cgroup/cpu")
+    v2 = Path("/sys/fs/cgroup/cgroup.subtree_control")
+    return os.geteuid() == 0 and (
+        (v1.is_dir() and os.access(v1, os.W_OK))
+        or (v2.exists() and os.access(v2.parent, os.W_OK) and "cpu" in v2.read_text().split()))
+
+
+@pytest.mark.skipif(not _may_make_cpu_cgroups(), reason="needs root and a writable cpu cgroup")
+def test_the_other_lanes_run_niced_in_a_cpu_cgroup_of_their_own_removed_afterwards(project):
+    proc, _ = run(project, "setup", "where-a", "where-b")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    first = (project / "where-a.log").read_text().splitlines()
+    other = (project / "where-b.log").read_text().splitlines()
+    own = Path("/proc/self/cgroup").read_text().splitlines()
+    # The first lane runs where make test was started, at its priority.
+    assert first[:-1] == own and first[-1] == "0", first
+    # The other lane: niced, and its cpu hierarchy's line names the run's own cgroup.
+    assert other[-1] == "19", other
+    moved = [line for line in other[:-1] if line not in own]
+    assert len(moved) == 1 and re.search(r":/dockhand-lanes-[0-9]+$", moved[0]), other
+    name = moved[0].rsplit("/", 1)[1]
+    assert "lanes after the first: cgroup " in proc.stdout and name in proc.stdout, proc.stdout
+    # Gone afterwards, with its weight.
+    assert not list(Path("/sys/fs/cgroup").glob(f"**/{name}"))
 
 
 def test_a_run_that_passes_names_no_failure(project):
