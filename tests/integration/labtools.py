@@ -197,14 +197,27 @@ def lab_hosts(group: str = "docker_hosts") -> list[str]:
     return sorted((hosts["all"]["children"].get(group) or {}).get("hosts") or {})
 
 
+class HostCommandError(subprocess.CalledProcessError):
+    """A failed check of on_host, which says what the command said: a test's failure then
+    shows why (a push's registry error), not only the exit status."""
+
+    def __str__(self) -> str:
+        said = [f"{name}: {text.strip()[-1500:]}" for name, text in
+                (("stdout", self.stdout), ("stderr", self.stderr)) if text and text.strip()]
+        return "\n".join([super().__str__(), *said])
+
+
 def on_host(host: str, *cmd: str, check: bool = True, timeout: int = 120,
             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run a command inside a lab host directly, independent of Ansible; `stdin` is how a
     secret reaches it (a command line shows in `ps` and in the error of a failed check)."""
     interactive = [] if stdin is None else ["-i"]
-    return subprocess.run(["docker", "exec", *interactive, f"dockhand-lab-{host}", *cmd],
-                          input=stdin, capture_output=True, text=True, check=check,
+    done = subprocess.run(["docker", "exec", *interactive, f"dockhand-lab-{host}", *cmd],
+                          input=stdin, capture_output=True, text=True, check=False,
                           timeout=timeout)
+    if check and done.returncode != 0:
+        raise HostCommandError(done.returncode, done.args, done.stdout, done.stderr)
+    return done
 
 
 def put_file(host: str, source: Path, dest: str) -> None:

@@ -466,12 +466,48 @@ def engine_restarts(host: str, since: float) -> list[tuple[float, float]]:
     return list(zip(stops, starts, strict=True))
 
 
+UPGRADE_REPO = "/srv/dockhand-engine-upgrade"
+UPGRADE_SOURCE = "/etc/apt/sources.list.d/dockhand-engine-upgrade.list"
+
+
+def _offer_engine_upgrade(host: str) -> str:
+    """A newer docker.io for the host, in an apt repository of its own that its sources list
+    (not read yet: the role must refresh apt's lists for a new pin): Debian's package under
+    a higher version, as a site's mirror offers the next release; higher than one an
+    earlier run of the test left installed too. Returns that version."""
+    script = f"""set -e
+rm -rf {UPGRADE_REPO}; mkdir -p {UPGRADE_REPO}; cd {UPGRADE_REPO}
+debian=$(apt-cache madison docker.io | awk -F' [|] ' 'NR == 1 {{ print $2 }}')
+apt-get download -q "docker.io=$debian" > /dev/null 2>&1
+deb=$(echo docker.io_*.deb)
+version="$debian+dockhand$(date +%s)"
+dpkg-deb --raw-extract "$deb" unpacked
+sed -i "s/^Version: .*/Version: $version/" unpacked/DEBIAN/control
+dpkg-deb -Znone --build unpacked next.deb > /dev/null
+rm -rf unpacked "$deb"
+{{ dpkg-deb --field next.deb; echo "Filename: ./next.deb"; echo "Size: $(stat -c %s next.deb)"
+   echo "SHA256: $(sha256sum next.deb | cut -d' ' -f1)"; echo; }} > Packages
+echo "deb [trusted=yes] file:{UPGRADE_REPO} ./" > {UPGRADE_SOURCE}
+echo "$version"
+"""
+    return on_host(host, "sh", "-c", script).stdout.strip()
+
+
+def _withdraw_engine_upgrade(host: str) -> None:
+    on_host(host, "sh", "-c", f"rm -rf {UPGRADE_REPO} {UPGRADE_SOURCE}; "
+            "apt-mark unhold docker.io > /dev/null", check=False)
+
+
 def test_a_restart_change_rolls_one_node_at_a_time_with_no_failed_request(swarm, hosts):
-    """A daemon.json change that needs every engine restarted (log-opts) while every host
-    asks the registry on shared storage through the front door and a replicated service at
-    its nodes: each node is drained, restarted and back before the next, and no request
-    fails. The front door (nginx) is a host service; it skips an upstream whose engine is
-    down, and the service's callers move to a node that runs a task, as the front door would.
+    """Two changes that need engines restarted, while every host asks the registry on shared
+    storage through the front door and a replicated service at its nodes: an engine upgrade
+    (a new docker_engine_version) on the Debian 12 managers, a daemon.json change (log-opts)
+    on the others. Each node is drained, restarted and back before the next, and no request
+    fails. An upgraded engine restarts because of the upgrade alone (Debian's docker.io
+    restarts nothing itself, and Docker's packages must not restart every host at once):
+    once, in its turn, and then it runs the new files. The front door (nginx) is a host
+    service; it skips an upstream whose engine is down, and the service's callers move to a
+    node that runs a task, as the front door would.
 
     Rolled on the worker, the leader and one other manager: each kind of node once (a third
     manager would only repeat the second); the engine left out restarts not at all."""
@@ -480,6 +516,12 @@ def test_a_restart_change_rolls_one_node_at_a_time_with_no_failed_request(swarm,
     listed = {n["Hostname"]: n["ManagerStatus"] for n in nodes()}
     spared = next(h for h in hosts if listed.get(h) == "Reachable")
     rolling = [h for h in hosts if h != spared]
+    release = "sh", "-c", ". /etc/os-release; echo $VERSION_CODENAME"
+    upgraded = [h for h in rolling if h in lab_hosts("swarm_managers")
+                and on_host(h, *release).stdout.strip() == "bookworm"]
+    reconfigured = [h for h in rolling if h not in upgraded]
+    assert upgraded and reconfigured, (upgraded, reconfigured)
+    versions = {host: _offer_engine_upgrade(host) for host in upgraded}
     # Straight from the CLI: the stack deploy is proven elsewhere, and is not what rolls.
     on_host(hosts[0], "docker", "service", "create", "--quiet", "--name", "roll-probe",
             "--replicas", "2", "--publish", f"mode=host,target={PROBE_PORT},published={port}",
@@ -490,14 +532,18 @@ def test_a_restart_change_rolls_one_node_at_a_time_with_no_failed_request(swarm,
          "password": password(), "cafile": f"/etc/docker/certs.d/{ha_name}/ca.crt"},
         {"name": "service", "urls": [f"http://{ip_of(h)}:{port}/" for h in hosts]},
     ]
-    profile = dict(role_default("docker_engine", "docker_engine_hardening_options"))
-    profile["log-opts"] = {**profile["log-opts"], "max-size": "30m"}
+    default = dict(role_default("docker_engine", "docker_engine_hardening_options"))
+    profile = {**default, "log-opts": {**default["log-opts"], "max-size": "30m"}}
+    # One -e for every host of the run, each host's value picked by its name.
+    by_host = {"docker_engine_version": (versions, ""),
+               "docker_engine_hardening_options": (dict.fromkeys(reconfigured, profile), default)}
+    extra = {name: "{{ " + json.dumps(values) + "[inventory_hostname] | default("
+             + json.dumps(otherwise) + ") }}" for name, (values, otherwise) in by_host.items()}
     since = float(on_host(hosts[0], "date", "+%s").stdout) - 1
     try:
         with RequestLoops(hosts, targets) as loops:
             rolled = run_playbook("--tags", "docker_pki,docker_engine", "--limit",
-                                  ",".join(rolling), "-e",
-                                  json.dumps({"docker_engine_hardening_options": profile}))
+                                  ",".join(rolling), "-e", json.dumps(extra))
         assert rolled.rc == 0, rolled.output[-4000:]
         counts = loops.counts()
         # Shown with -s: the figures a change to the roll is compared by.
@@ -514,8 +560,20 @@ def test_a_restart_change_rolls_one_node_at_a_time_with_no_failed_request(swarm,
         for earlier, later in itertools.pairwise(order):
             assert restarts[earlier][0][1] < restarts[later][0][0], (earlier, later, restarts)
         assert full_strength()
+        # The upgraded engines run the new files (a process whose file dpkg replaced shows
+        # it deleted), as does containerd, restarted in the same turn.
+        for host, version in versions.items():
+            assert on_host(host, "dpkg-query", "-W", "-f", "${Version}",
+                           "docker.io").stdout == version, host
+            for daemon in ("dockerd", "containerd"):
+                exe = on_host(host, "sh", "-c", f"readlink /proc/$(pidof -s {daemon})/exe").stdout
+                assert exe.strip() == f"/usr/{'s' if daemon == 'dockerd' else ''}bin/{daemon}", \
+                    (host, daemon, exe)
     finally:
-        # Back to the inventory's profile all at once: the roll is what was proven.
+        for host in upgraded:
+            _withdraw_engine_upgrade(host)
+        # Back to the inventory's profile all at once: the roll is what was proven. The
+        # upgraded package stays (the same files; no pin asks for another).
         back = run_playbook("--tags", "docker_pki,docker_engine", "--limit", ",".join(rolling),
                             "-e", "docker_engine_restart_batch=0")
         on_host(hosts[0], "docker", "service", "rm", "roll-probe", check=False)

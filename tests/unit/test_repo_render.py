@@ -107,33 +107,43 @@ def query_case(name: str, facts: dict, version: str, lines: list[str]) -> str:
 
 
 @pytest.mark.parametrize(
-    ("case", "missing", "fresh"),
+    ("case", "missing", "fresh", "upgrade"),
     [
         # dpkg-query's answer on a host without any engine.
         (query_case("no-engine", DEBIAN, "", ["docker-ce  un ", "docker.io  un "]),
          ["docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin",
-          "docker-compose-plugin"], True),
+          "docker-compose-plugin"], True, False),
         # Everything installed, nothing pinned: nothing to do.
         (query_case("all-installed", DEBIAN, "",
                     [f"{p} 27.3.1 ii " for p in ("docker-ce", "docker-ce-cli", "containerd.io",
                                                   "docker-buildx-plugin",
                                                   "docker-compose-plugin")]),
-         [], False),
-        # Installed at another version than the pin: the pinned packages are missing.
+         [], False, False),
+        # A plugin added beside a running engine is no upgrade of it: no restart.
+        (query_case("plugin-missing", DEBIAN, "",
+                    [f"{p} 27.3.1 ii " for p in ("docker-ce", "docker-ce-cli", "containerd.io",
+                                                  "docker-buildx-plugin")]),
+         ["docker-compose-plugin"], False, False),
+        # Installed at another version than the pin: the pinned packages are missing, and
+        # installing them upgrades a running engine.
         (query_case("other-version", DEBIAN, PIN,
                     [f"{p} 5:26.1.0-1 hi " for p in ("docker-ce", "docker-ce-cli")]
                     + [f"{p} 1.0 ii " for p in ("containerd.io", "docker-buildx-plugin",
                                                  "docker-compose-plugin")]),
-         [f"docker-ce={PIN}", f"docker-ce-cli={PIN}"], False),
+         [f"docker-ce={PIN}", f"docker-ce-cli={PIN}"], False, True),
         # rpm prints (none) for a package without epoch; a pin with epoch matches as spelled.
         (query_case("rpm-epoch", ROCKY, "3:27.3.1-1.el9",
                     ["docker-ce 3:27.3.1-1.el9 ii", "docker-ce-cli (none):27.3.1-1.el9 ii",
                      "package containerd.io is not installed"]),
          ["docker-ce-cli-3:27.3.1-1.el9", "containerd.io", "docker-buildx-plugin",
-          "docker-compose-plugin"], False),
+          "docker-compose-plugin"], False, True),
     ],
 )
-def test_only_missing_packages_are_installed(rendered, case, missing, fresh):
+def test_only_missing_packages_are_installed(rendered, case, missing, fresh, upgrade):
     found = json.loads(rendered[case]["packages.json"])
     assert found["missing"] == missing
     assert found["fresh"] is fresh
+    # An upgrade of a running engine: its packages restart nothing, docker_daemon rolls it.
+    assert found["upgrade"] is upgrade
+    # apt's lists are refreshed for a pinned version that is not installed, whatever their age.
+    assert found["pin_missing"] is upgrade
