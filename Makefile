@@ -30,6 +30,12 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q --upgrade pip uv
 	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python -e '.[test]' \
 	  || $(VENV)/bin/pip install -q -e '.[test]'
+	# What every ansible process imports, compiled once (a second): uv writes no bytecode,
+	# and where PYTHONDONTWRITEBYTECODE is set, as on CI here, each ansible-playbook and each
+	# worker it forks compiled Jinja, YAML, cryptography and paramiko from source again.
+	cd "$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+	  && $(abspath $(VENV))/bin/python -m compileall -q -j 0 ansible jinja2 markupsafe yaml \
+	     cryptography paramiko bcrypt nacl resolvelib packaging cffi > /dev/null
 	touch $@
 
 venv: $(STAMP)

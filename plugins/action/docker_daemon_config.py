@@ -27,21 +27,13 @@ class ActionModule(ActionBase):
 
         options = args.get("options") or {}
         name = args.get("options_name") or "options"
-        if not isinstance(options, dict):
-            result.update(failed=True, changed=False,
-                          msg=f"{name} must be a mapping of daemon.json keys to values, "
-                              f"not {type(options).__name__}")
-            return result
-        remove_keys = args.get("remove_keys") or []
-        # The controller knows an engine's version only when it is given: "auto" asks the host.
-        version = str(args.get("engine_version", "auto") or "").strip()
-        errors = daemon_validate.request_errors(
-            options, remove_keys, args.get("state") or "merged",
+        message, errors = daemon_validate.request_failure(
+            options, args.get("remove_keys") or [], args.get("state") or "merged",
             boolean(args.get("allow_unknown_keys", False), strict=True),
-            "" if version == "auto" else version)
-        if errors:
-            result.update(failed=True, changed=False, errors=errors,
-                          msg=daemon_validate.failure_message(name, errors))
+            args.get("engine_version", "auto"), name)
+        if message:
+            result.update(failed=True, changed=False, msg=message,
+                          **({"errors": errors} if errors else {}))
             return result
         if validate_only:
             result.update(changed=False, msg=f"{name}: {len(options)} option(s) valid")

@@ -389,6 +389,23 @@ def failure_message(options_name: str, errors: list[str]) -> str:
     return f"{options_name}: invalid daemon.json options: " + "; ".join(errors)
 
 
+def request_failure(options, remove_keys=(), state: str = "merged", allow_unknown: bool = False,
+                    engine_version: str = "auto",
+                    options_name: str = "options") -> tuple[str | None, list[str]]:
+    """The controller's check of a request: (the failure message or None, the errors).
+
+    The action plugin and the preflight filter both ask this; an engine_version of "auto"
+    (or none) is checked without a version, which only the host can tell.
+    """
+    if not isinstance(options, dict):
+        return (f"{options_name} must be a mapping of daemon.json keys to values, "
+                f"not {type(options).__name__}", [])
+    version = str(engine_version or "").strip()
+    errors = request_errors(options, list(remove_keys or []), state or "merged", allow_unknown,
+                            "" if version == "auto" else version)
+    return (failure_message(options_name, errors) if errors else None), errors
+
+
 def config_warnings(config: dict) -> list[str]:
     """Advice about a valid configuration that still bites in practice."""
     hosts = config.get("hosts")

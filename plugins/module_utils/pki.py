@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import importlib
 import ipaddress
 import os
 import re
@@ -31,16 +32,11 @@ from typing import Optional
 from ansible_collections.dockhand.docker.plugins.module_utils import controller_deps
 from ansible_collections.dockhand.docker.plugins.module_utils.files import atomic_write, read_bytes
 
-try:
-    from cryptography import x509
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from cryptography.x509.oid import NameOID
-except ImportError as exc:
-    _CRYPTOGRAPHY_ERROR: ImportError | None = exc
-else:
-    _CRYPTOGRAPHY_ERROR = None
+# Bound by _need_cryptography, which every function that issues or reads a certificate calls
+# first. The filters import this module for its input checks alone, afresh in every Ansible
+# worker process that templates one of them, and importing cryptography costs those workers
+# more than all the checks together.
+x509 = InvalidSignature = hashes = serialization = ec = rsa = NameOID = None
 
 KEY_TYPES = ("ecdsa-p256", "ecdsa-p384", "rsa")
 RSA_SIZES = (2048, 3072, 4096)
@@ -68,8 +64,20 @@ class PkiError(Exception):
 
 
 def _need_cryptography() -> None:
-    if _CRYPTOGRAPHY_ERROR is not None:
-        raise PkiError(controller_deps.missing("cryptography", _CRYPTOGRAPHY_ERROR))
+    global x509, InvalidSignature, hashes, serialization, ec, rsa, NameOID  # noqa: PLW0603  (bound once, on first use: see above)
+    if x509 is not None:
+        return
+    try:
+        primitives = "cryptography.hazmat.primitives"
+        hashes = importlib.import_module(f"{primitives}.hashes")
+        serialization = importlib.import_module(f"{primitives}.serialization")
+        ec = importlib.import_module(f"{primitives}.asymmetric.ec")
+        rsa = importlib.import_module(f"{primitives}.asymmetric.rsa")
+        InvalidSignature = importlib.import_module("cryptography.exceptions").InvalidSignature
+        NameOID = importlib.import_module("cryptography.x509.oid").NameOID
+        x509 = importlib.import_module("cryptography.x509")
+    except ImportError as exc:
+        raise PkiError(controller_deps.missing("cryptography", exc)) from None
 
 
 def _curves() -> dict:

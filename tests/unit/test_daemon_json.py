@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from ansible_collections.dockhand.docker.plugins.filter import daemon as daemon_filters
 from ansible_collections.dockhand.docker.plugins.module_utils import daemon_json as dj
 from ansible_collections.dockhand.docker.plugins.module_utils import daemon_options as opts
 from ansible_collections.dockhand.docker.plugins.module_utils import daemon_unit as unit_flags
@@ -292,6 +293,31 @@ def test_all_errors_are_collected():
 
 def test_validate_rejects_a_non_mapping():
     assert validation.validate(["debug"]) == ["daemon.json options must be a mapping, not the list"]
+
+
+# The preflight filter and the action plugin give the same one message, or none.
+@pytest.mark.parametrize(
+    ("options", "remove", "version", "expected"),
+    [
+        ({"log-level": "warn"}, [], "auto", None),
+        ({"log-level": "loud"}, [], "auto",
+         "docker_daemon_options: invalid daemon.json options: 'log-level'"),
+        ({"debug": True}, ["debug"], "", "'debug' is both in options and in remove_keys"),
+        (["debug"], [], "auto",
+         "docker_daemon_options must be a mapping of daemon.json keys to values, not list"),
+    ],
+)
+def test_the_controller_check_gives_one_message_naming_the_variable(options, remove, version,
+                                                                    expected):
+    message, _ = validation.request_failure(options, remove, "merged", False, version,
+                                            "docker_daemon_options")
+    found = daemon_filters.daemon_option_errors(options, remove, "merged", False, version,
+                                                "docker_daemon_options")
+    if expected is None:
+        assert message is None and found == []
+    else:
+        assert expected in message
+        assert found == [message]
 
 
 def test_every_documented_key_is_known():

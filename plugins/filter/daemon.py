@@ -1,0 +1,32 @@
+# Copyright (c) dockhand contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""docker_daemon_config's controller-side check, for a role's preflight."""
+
+from __future__ import annotations
+
+from ansible_collections.dockhand.docker.plugins.module_utils import daemon_validate
+
+DOCUMENTATION = """
+name: daemon
+short_description: What is wrong with requested daemon.json options
+description:
+  - C(daemon_option_errors) checks daemon.json options against dockerd's option table, as
+    M(dockhand.docker.docker_daemon_config) does on the controller before it contacts a host,
+    and returns its failure message in a list, or an empty list when the options are valid.
+    Its arguments are the module's C(remove_keys), C(state), C(allow_unknown_keys),
+    C(engine_version) (V(auto) or empty checks without a version) and C(options_name), the
+    variable the message names. A role's preflight adds the result to its own checks, so the
+    options fail with them, in the same task, before anything is installed.
+"""
+
+
+def daemon_option_errors(options, remove_keys=(), state="merged", allow_unknown=False,
+                         engine_version="auto", options_name="options"):
+    message = daemon_validate.request_failure(options, remove_keys, state, bool(allow_unknown),
+                                              engine_version, options_name)[0]
+    return [message] if message else []
+
+
+class FilterModule:
+    def filters(self):
+        return {"daemon_option_errors": daemon_option_errors}
