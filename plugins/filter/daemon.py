@@ -1,6 +1,6 @@
 # Copyright (c) dockhand contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""docker_daemon_config's controller-side check, for a role's preflight."""
+"""docker_daemon_config's controller-side check, for a role's check before any change."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ description:
     and returns its failure message in a list, or an empty list when the options are valid.
     Its arguments are the module's C(remove_keys), C(state), C(allow_unknown_keys),
     C(engine_version) (V(auto) or empty checks without a version) and C(options_name), the
-    variable the message names. A role's preflight adds the result to its own checks, so the
-    options fail with them, in the same task, before anything is installed.
+    variable the message names. docker_daemon's C(validate.yml) fails on it, so that bad
+    options stop every host before anything is installed or written.
 """
 
 
