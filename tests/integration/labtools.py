@@ -39,6 +39,13 @@ class Run:
     def total(self, field: str) -> int:
         return sum(host[field] for host in self.recap.values())
 
+    def failures(self) -> str:
+        """Each failed task's report (its task line and what follows, up to the next task),
+        else the output's end: what a failed run's assertion shows."""
+        parts = [part for part in re.split(r"\n(?=TASK \[)", self.output)
+                 if re.search(r"^fatal: ", part, re.MULTILINE)]
+        return "\n".join(part[:3000] for part in parts) or self.output[-3000:]
+
 
 def ansible_env() -> dict[str, str]:
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",

@@ -25,6 +25,7 @@ from labtools import (
     PKI,
     ROOT,
     changed_by_hand,
+    lab,
     lab_vault,
     on_host,
     put_file,
@@ -46,6 +47,7 @@ ROTATE_CA = ROOT / "playbooks" / "rotate_data_ca.yml"
 CA = PKI / "data-ca.crt"
 # GitLab's stand-in behind the front door (node1), on node2: each request commits a row.
 GITLAB = "gitlab.dockhand.test"
+GLUSTER_MOUNT = role_default("glusterfs", "glusterfs_mount_point")
 FRONT_DOOR_TARGET = {"name": "gitlab", "urls": [f"https://{GITLAB}/"],
                      "cafile": f"/etc/docker/certs.d/{GITLAB}/ca.crt"}
 
@@ -309,25 +311,41 @@ def test_rotating_the_data_tiers_ca_fails_no_write(converged):
     assert {key for key, pem in trusted.items() if pem.strip() != new_ca.strip()} == set()
 
 
-def test_a_member_without_its_data_is_replaced_in_etcd_by_the_next_run(converged):
-    """A rebuilt host keeps its name and address but not its data: the next run removes its
-    old entry and adds it again. Its etcd data is wiped the way a rebuild leaves it."""
+def test_a_rebuilt_member_is_replaced_in_etcd_and_rejoins_every_tier_by_the_next_run(converged):
+    """`python -m lab rebuild node3`: the host comes back with its name and address and none of
+    its state (engine, swarm, GlusterFS, etcd, PostgreSQL, Redis), as a reinstalled server
+    does. While it is away the cluster keeps its quorum and Patroni its leader; the next
+    site.yml, with no manual step, replaces its etcd entry (old ID removed, new one added) and
+    brings it back into the GlusterFS pool with its brick healed, Patroni and Redis."""
     before = {m["name"]: m["ID"] for m in json.loads(
         etcdctl("node1", "member", "list", "-w", "json").stdout)["members"]}
-    on_host("node3", "sh", "-c", "systemctl stop etcd && rm -rf /var/lib/etcd/dockhand/member")
-    changed_by_hand(DATA)
-    # One member down: the cluster keeps its quorum, and Patroni its leader.
+    # A file on the shared volume, which the rebuilt brick must get back from the others.
+    on_host("node1", "sh", "-c", f"echo drill > {GLUSTER_MOUNT}/dockhand-rebuild-drill")
+    lab("rebuild", "node3")
     assert json.loads(etcdctl("node1", "endpoint", "health", "-w", "json").stdout)[0]["health"]
-    assert leader() in MEMBERS
-    run = run_playbook(playbook=DATA)
-    assert run.rc == 0, run.output[-3000:]
+    assert leader() in ("node1", "node2")
+    run = run_playbook()
+    assert run.rc == 0, run.failures()
     after = {m["name"]: m["ID"] for m in json.loads(
         etcdctl("node1", "member", "list", "-w", "json").stdout)["members"]}
     assert sorted(after) == MEMBERS
-    assert after["node3"] != before["node3"] and after["node1"] == before["node1"]
+    assert after["node3"] != before["node3"]
+    assert {m: after[m] for m in ("node1", "node2")} == {m: before[m] for m in ("node1", "node2")}
     health = json.loads(etcdctl("node1", "endpoint", "health", "--cluster", "-w", "json").stdout)
     assert all(h["health"] for h in health) and len(health) == 3
-    again = run_playbook(playbook=DATA)
+    wait_until(lambda: len(streaming(leader())) == 2, 120, "both replicas streaming")
+    pool = on_host("node1", "gluster", "peer", "status").stdout
+    assert pool.count("State: Peer in Cluster (Connected)") == 2, pool
+    brick = "/".join([role_default("glusterfs", "glusterfs_brick_root"),
+                      role_default("glusterfs", "glusterfs_volume"), "brick"])
+    wait_until(lambda: on_host("node3", "test", "-f", f"{brick}/dockhand-rebuild-drill",
+                               check=False).returncode == 0, 60, "the drill's file healed")
+    on_host("node3", "findmnt", GLUSTER_MOUNT)
+    wait_until(lambda: len({*primary_by_each_sentinel().values()} - {None}) == 1
+               and None not in primary_by_each_sentinel().values(), 60,
+               "every Sentinel naming one primary")
+    on_host("node1", "rm", f"{GLUSTER_MOUNT}/dockhand-rebuild-drill")
+    again = run_playbook()
     assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
 
 
