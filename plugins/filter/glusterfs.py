@@ -14,8 +14,8 @@ description:
     inventory name to text), the peers' inventory names and their addresses in the same
     order, and returns a mapping of each rebuilt peer to the UUID the other peers keep for
     its address. A peer is rebuilt when the others list its address under a UUID that is not
-    its own (the C(localhost) line of its own list): it came back with its address but
-    without C(/var/lib/glusterd), and the pool rejects it until it takes that UUID back.
+    its own (the C(localhost) line of its own list). Such a peer came back with its address
+    but without C(/var/lib/glusterd), and the pool rejects it until it takes that UUID back.
   - A peer no other peer lists (a new one, or a pool not formed yet) is not rebuilt. When the
     others disagree on the UUID, the one most of them keep counts.
   - The glusterfs role's C(volume.yml) gives each rebuilt peer its UUID back before it

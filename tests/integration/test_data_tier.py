@@ -341,6 +341,11 @@ def test_a_rebuilt_member_is_replaced_in_etcd_and_rejoins_every_tier_by_the_next
     wait_until(lambda: on_host("node3", "test", "-f", f"{brick}/dockhand-rebuild-drill",
                                check=False).returncode == 0, 60, "the drill's file healed")
     on_host("node3", "findmnt", GLUSTER_MOUNT)
+    # The swarm: node3 once (its old entry, a manager's, demoted and removed), every node Ready.
+    swarm = on_host("node1", "docker", "node", "ls", "--format", "{{.Hostname}} {{.Status}}")
+    listed = swarm.stdout.split("\n")
+    assert [line for line in listed if line.startswith("node3 ")] == ["node3 Ready"], listed
+    assert all(line.endswith(" Ready") for line in listed if line), listed
     wait_until(lambda: len({*primary_by_each_sentinel().values()} - {None}) == 1
                and None not in primary_by_each_sentinel().values(), 60,
                "every Sentinel naming one primary")
