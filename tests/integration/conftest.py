@@ -36,14 +36,27 @@ def converged(hosts: list[str]) -> Run:
 _MODULE_SECONDS: dict[str, float] = {}
 
 
+# What the drills printed (their gaps, failed requests and lost writes), shown at the end even
+# when they pass: the figures a note reports come from the run that proved them.
+_PRINTED: list[tuple[str, str]] = []
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     module = report.nodeid.split("::")[0]
     _MODULE_SECONDS[module] = _MODULE_SECONDS.get(module, 0.0) + report.duration
+    if report.when == "call" and report.capstdout.strip():
+        _PRINTED.append((report.nodeid, report.capstdout.strip()))
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
     if not _MODULE_SECONDS:
         return
+    if _PRINTED:
+        terminalreporter.section("what the drills measured")
+        for nodeid, text in _PRINTED:
+            terminalreporter.write_line(f"{nodeid.split('::')[-1]}:")
+            for line in text.splitlines():
+                terminalreporter.write_line(f"    {line}")
     terminalreporter.section("lab suite time per module")
     rows = sorted(_MODULE_SECONDS.items(), key=lambda item: -item[1])
     for module, seconds in rows:

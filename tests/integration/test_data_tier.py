@@ -324,7 +324,9 @@ def test_a_rebuilt_member_is_replaced_in_etcd_and_rejoins_every_tier_by_the_next
     lab("rebuild", "node3")
     assert json.loads(etcdctl("node1", "endpoint", "health", "-w", "json").stdout)[0]["health"]
     assert leader() in ("node1", "node2")
+    started = time.monotonic()
     run = run_playbook()
+    took = time.monotonic() - started
     assert run.rc == 0, run.failures()
     after = {m["name"]: m["ID"] for m in json.loads(
         etcdctl("node1", "member", "list", "-w", "json").stdout)["members"]}
@@ -350,6 +352,8 @@ def test_a_rebuilt_member_is_replaced_in_etcd_and_rejoins_every_tier_by_the_next
                and None not in primary_by_each_sentinel().values(), 60,
                "every Sentinel naming one primary")
     on_host("node1", "rm", f"{GLUSTER_MOUNT}/dockhand-rebuild-drill")
+    print(f"node3 rebuilt: site.yml brought it back in {took:.0f} s; etcd member "
+          f"{before['node3']} -> {after['node3']}")
     again = run_playbook()
     assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
 
