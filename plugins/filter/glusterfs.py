@@ -16,8 +16,9 @@ description:
     its address. A peer is rebuilt when the others list its address under a UUID that is not
     its own (the C(localhost) line of its own list). Such a peer came back with its address
     but without C(/var/lib/glusterd), and the pool rejects it until it takes that UUID back.
-  - A peer no other peer lists (a new one, or a pool not formed yet) is not rebuilt. When the
-    others disagree on the UUID, the one most of them keep counts.
+  - A peer no other peer lists (a new one, or a pool not formed yet) is not rebuilt, nor is one
+    whose list was not read (absent from the mapping). When the others disagree on the UUID,
+    the one most of them keep counts.
   - The glusterfs role's C(volume.yml) gives each rebuilt peer its UUID back before it
     probes, so that a rebuilt server rejoins with no manual step.
 """
@@ -39,6 +40,8 @@ def glusterfs_rebuilt_peers(pools, peers, addresses):
            for peer, listed in rows.items()}
     rebuilt = {}
     for peer, address in zip(peers, addresses, strict=True):
+        if peer not in rows:
+            continue
         kept = Counter(uuid for other, listed in rows.items() if other != peer
                        for uuid, host in listed if host == address)
         if kept and own.get(peer) not in kept:

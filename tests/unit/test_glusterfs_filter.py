@@ -36,6 +36,8 @@ FORMED = {
         ({**FORMED, "node1": pool("new1")}, {"node1": "u1"}),
         # In check mode a rebuilt peer has no glusterd yet: no pool at all.
         ({**FORMED, "node3": ""}, {"node3": "u3"}),
+        # A peer whose list was not read is not taken for a rebuilt one.
+        ({p: text for p, text in FORMED.items() if p != "node3"}, {}),
         # A new peer the others have not probed yet is not rebuilt.
         ({"node1": pool("u1", **{"10.0.0.2": "u2"}), "node2": pool("u2", **{"10.0.0.1": "u1"}),
           "node3": pool("u3")}, {}),
