@@ -149,7 +149,10 @@ def ensure_node(node: Node, release: str, tag: str, image_id: str,
         names = (f"--name {node.container} --hostname {node.name} --label {cfg.LABEL} "
                  f"--label {cfg.RELEASE_LABEL}={release}")
         net = f"--network {cfg.NETWORK} --ip {node.ip} --label {cfg.NODE_LABEL}={node.name}"
-        docker("run", "-d", *names.split(), *net.split(), *cfg.RUN_FLAGS, *mounts, tag)
+        # A lane of make test beside the lab suite gives its containers its own low weight.
+        shares = os.environ.get("LANE_CONTAINER_CPU_SHARES")
+        weight = ["--cpu-shares", shares] if shares else []
+        docker("run", "-d", *names.split(), *net.split(), *cfg.RUN_FLAGS, *weight, *mounts, tag)
         return action
     if current["state"] != "running":
         docker("start", node.container)
