@@ -59,12 +59,13 @@ options:
     default: 86400
   files:
     description:
-      - Glob patterns of the paths to record; directories are walked. The default is
-        every path dockhand's roles write.
+      - Absolute paths to record, where C(*) in a component matches any name but a hidden
+        one (as in a shell's glob; no other wildcard); directories are walked. The default
+        is every path dockhand's roles write.
     type: list
     elements: str
   extra_files:
-    description: Glob patterns recorded besides O(files), such as paths the inventory moved.
+    description: Paths recorded besides O(files), such as paths the inventory moved, as in O(files).
     type: list
     elements: str
     default: []
@@ -195,6 +196,11 @@ def main():
         write = bool(outdate(records, params["name"]))
     else:
         files = params["files"] if params["files"] is not None else list(WATCHED_FILES)
+        odd = [path for path in [*files, *params["extra_files"]]
+               if not path.startswith("/") or any(c in path for c in "?[]")]
+        if odd:
+            module.fail_json(msg=f"files and extra_files take absolute paths whose only "
+                                 f"wildcard is *, not {', '.join(odd)}")
         watch = {"files": sorted(set(files) | set(params["extra_files"])),
                  "units": params["units"] if params["units"] is not None else list(WATCHED_UNITS)}
         new = record(params["digest"], params["max_age"], watch,
