@@ -104,9 +104,11 @@ class ActionModule(ActionBase):
             files |= self._named_files(values, inventory[host])
         fleet = site_digest.fleet_digest(_project(), groups, inventory, sorted(files))
         out = {}
+        # Most hosts read the same PKI directory: each is hashed once, not once per host.
+        tree = functools.cache(site_digest.tree_digest)
         for host in hosts:
             values = raw.get(host) or self._written(hostvars, host)
-            pki = {path: site_digest.tree_digest(path) for path in self._pki_dirs(values)}
+            pki = {path: tree(path) for path in self._pki_dirs(values)}
             out[host] = site_digest.host_digest(fleet, pki)
         return out
 
