@@ -369,6 +369,15 @@ def test_a_rebuilt_member_is_replaced_in_etcd_and_rejoins_every_tier_by_the_next
     listed = swarm.stdout.split("\n")
     assert [line for line in listed if line.startswith("node3 ")] == ["node3 Ready"], listed
     assert all(line.endswith(" Ready") for line in listed if line), listed
+    # Every service runs all its tasks again, a global one's on node3 too, its images
+    # pulled from the registry onto the new engine.
+    def whole() -> bool:
+        replicas = on_host("node1", "docker", "service", "ls", "--format", "{{.Replicas}}")
+        # "running/desired", maybe followed by "(max N per node)".
+        counts = [line.split()[0].split("/") for line in replicas.stdout.splitlines() if line]
+        return all(running == desired for running, desired in counts)
+
+    wait_until(whole, 120, "every swarm service running all its tasks")
     wait_until(lambda: len({*primary_by_each_sentinel().values()} - {None}) == 1
                and None not in primary_by_each_sentinel().values(), 60,
                "every Sentinel naming one primary")

@@ -20,7 +20,6 @@ from labtools import (
     PKI,
     ROOT,
     ansible_env,
-    changed_by_hand,
     converge,
     lab,
     lab_group_vars,
@@ -418,33 +417,6 @@ def test_autolock_keeps_its_key_and_the_next_run_unlocks_a_restarted_manager(
     wait_for(lambda: len([t for t in service_tasks("e2e_probe")
                           if t["CurrentState"].startswith("Running")]) == len(hosts),
              90, "a running e2e replica on every node")
-
-
-def test_a_rebuilt_worker_rejoins_and_its_stale_entry_is_gone(swarm, hosts, e2e_image):
-    """A worker rebuilt, as the swarm sees it: its swarm state is gone (it comes back with a
-    new node ID, its old entry left Down on the managers) and so is the image its replica
-    runs, which it must pull from the registry again. The swarm play alone brings it back:
-    nothing but its swarm state was lost. A fresh host under the whole site.yml is what the
-    suite's first converge is, on the hosts `lab up` made."""
-    worker = hosts[-1]
-    old = {n["ID"] for n in nodes() if n["Hostname"] == worker}
-    assert len(old) == 1
-    on_host(worker, "docker", "swarm", "leave", "--force")
-    changed_by_hand()
-    on_host(worker, "docker", "image", "rm", "-f", e2e_image)
-    wait_for(lambda: any(n["ID"] in old and n["Status"] == "Down" for n in nodes()),
-             60, f"{worker}'s old entry to be Down")
-    run = run_playbook(playbook=SWARM_PLAY)
-    assert run.rc == 0, run.output[-4000:]
-    listed = nodes()
-    entries = [n for n in listed if n["Hostname"] == worker]
-    assert len(entries) == 1 and entries[0]["ID"] not in old, listed
-    assert len(listed) == len(hosts) and all(n["Status"] == "Ready" for n in listed), listed
-    wait_for(lambda: len([t for t in service_tasks("e2e_probe")
-                          if t["CurrentState"].startswith("Running")]) == len(hosts),
-             120, "a running e2e replica on the rebuilt worker too")
-    again = run_playbook(playbook=SWARM_PLAY)
-    assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
 
 
 def _pull_everywhere_but(builder: str, hosts: list[str], image: str) -> None:
