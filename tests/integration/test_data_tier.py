@@ -322,7 +322,7 @@ def test_a_rebuilt_member_is_replaced_in_etcd_and_rejoins_every_tier_by_the_next
     site.yml, with no manual step, replaces its etcd entry (old ID removed, new one added) and
     brings it back into the GlusterFS pool with its brick healed, Patroni and Redis."""
     # The host is handed over first, as before a server's reinstall: PostgreSQL's leader and
-    # Redis's primary move off it (the switchover drill above leaves the leader on node3).
+    # Redis's primary move off it (the switchover drill above may leave the leader there).
     # Losing the leader's host unplanned is the drill below.
     if leader() == "node3":
         target = next(m["Member"] for m in patroni() if m["Role"] == "Sync Standby")
