@@ -61,6 +61,11 @@ def patroni(host: str = "node1") -> list[dict]:
     return json.loads(members.stdout)
 
 
+def sync_standby() -> str:
+    """The member a switchover may go to in synchronous mode: it has every acknowledged commit."""
+    return next(m["Member"] for m in patroni() if m["Role"] == "Sync Standby")
+
+
 def leader(host: str = "node1") -> str:
     return next(m["Member"] for m in patroni(host) if m["Role"] == "Leader")
 
@@ -228,8 +233,7 @@ def test_the_endpoint_reaches_the_leader_with_verify_full_and_refuses_plaintext(
 
 def test_a_planned_switchover_moves_the_leader_with_a_short_write_gap(converged):
     old = leader()
-    # In synchronous mode the synchronous standby takes over: it has every acknowledged commit.
-    target = next(m["Member"] for m in patroni() if m["Role"] == "Sync Standby")
+    target = sync_standby()
     with Writer("drill_switchover") as writer, RequestLoops(
             ["node4"], [FRONT_DOOR_TARGET], name="gitlab-switchover") as gitlab:
         run = run_playbook("-e", f"postgresql_ha_switchover_to={target}", playbook=SWITCHOVER)
@@ -325,8 +329,8 @@ def test_a_rebuilt_member_is_replaced_in_etcd_and_rejoins_every_tier_by_the_next
     # Redis's primary move off it (the switchover drill above may leave the leader there).
     # Losing the leader's host unplanned is the drill below.
     if leader() == "node3":
-        target = next(m["Member"] for m in patroni() if m["Role"] == "Sync Standby")
-        run = run_playbook("-e", f"postgresql_ha_switchover_to={target}", playbook=SWITCHOVER)
+        run = run_playbook("-e", f"postgresql_ha_switchover_to={sync_standby()}",
+                           playbook=SWITCHOVER)
         assert run.rc == 0, run.failures()
     if redis_primary() == "node3":
         move_redis_primary(leader())
