@@ -37,7 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from lab.config import DEFAULT_NODES  # noqa: E402  (the checkout's lab package, found above)
+from lab.config import DEFAULT_NODES, INVENTORY  # noqa: E402  (the checkout's lab package, found above)
 
 ENV = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
 # The lab inventory's vault.yml is encrypted with the lab's vault password.
@@ -125,7 +125,8 @@ def main() -> int:
                         help="install floor and fresh converge pairs; the best of each counts")
     args = parser.parse_args()
     extra = [arg for value in args.extra_vars for arg in ("-e", value)]
-    inventory = ["-i", str(ROOT / "inventory" / "lab")]
+    # The lab DOCKHAND_LAB names: the main one unless told.
+    inventory = ["-i", str(INVENTORY.parent)]
 
     # The engine's share of site.yml (its trust and remote API included), against the engine
     # install floor; the rotation is measured by bench/registry.py, the swarm by bench/swarm.py.

@@ -20,15 +20,19 @@ from pathlib import Path
 import yaml
 from converge import ROOT, timed
 
+# The checkout's lab package (converge put the checkout on sys.path): which lab
+# (DOCKHAND_LAB) and where its inventory and containers are.
+from lab import config as lab_config
+
 PLAY = ROOT / "tests" / "integration" / "playbooks" / "swarm.yml"
-INVENTORY = ["-i", str(ROOT / "inventory" / "lab")]
+INVENTORY = ["-i", str(lab_config.INVENTORY.parent)]
 
 
 def swarm_nodes() -> list[str]:
     """The containers of the lab's swarm managers and workers (not its Podman host)."""
-    hosts = yaml.safe_load((ROOT / "inventory" / "lab" / "hosts.yml").read_text())
+    hosts = yaml.safe_load(lab_config.INVENTORY.read_text())
     children = hosts["all"]["children"]
-    return [f"dockhand-lab-{name}" for group in ("swarm_managers", "swarm_workers")
+    return [f"{lab_config.CONTAINER_PREFIX}{name}" for group in ("swarm_managers", "swarm_workers")
             for name in (children.get(group) or {}).get("hosts") or {}]
 
 
