@@ -21,6 +21,8 @@ PORT = lab_group_vars().get("docker_registry_port") or role_default(
     "docker_registry", "docker_registry_port")
 REGISTRY = f"{NAME}:{PORT}"
 REGISTRY_IP = "172.29.77.11"
+# The registry on GlusterFS (playbooks/registry_ha.yml), served by two hosts behind the front door.
+HA = lab_group_vars()["registry_ha_name"]
 USER = "dockhand"
 LOOP = Path(__file__).with_name("pull-loop.sh")
 
@@ -32,6 +34,35 @@ def password() -> str:
 def login(host: str, secret: str | None = None, check: bool = True, registry: str = REGISTRY):
     return on_host(host, "docker", "login", "-u", USER, "--password-stdin", registry,
                    check=check, stdin=secret or password())
+
+
+def push_ha(host: str, tag: str) -> str:
+    """The lab's probe image pushed from `host` to the HA registry as ha/probe:TAG."""
+    image = f"{HA}/ha/probe:{tag}"
+    login(host, registry=HA)
+    on_host(host, "docker", "tag", "dockhand-lab/probe:1", image)
+    on_host(host, "docker", "push", "-q", image)
+    return image
+
+
+def pending_heals() -> int:
+    """Entries GlusterFS still has to copy to a brick that missed them (a brick that started
+    after the writes, a peer back from a stop), over all bricks of the HA registry's volume."""
+    info = on_host("node1", "gluster", "volume", "heal", "registry", "info").stdout
+    return sum(int(line.split(":")[1]) for line in info.splitlines()
+               if line.startswith("Number of entries:"))
+
+
+def healed(timeout: float = 120) -> None:
+    """Heals the volume and waits until no entry is left to heal, as an operator checks
+    before taking a peer down: with a heal pending, a file's only good copy may be on the
+    peer that goes (seen once after a fresh converge: a brick started last missed the first
+    writes, and reads then failed with "transport endpoint is not connected")."""
+    on_host("node1", "gluster", "volume", "heal", "registry")
+    deadline = time.monotonic() + timeout
+    while (left := pending_heals()) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert left == 0, f"{left} entries still to heal after {timeout:.0f} s"
 
 
 def tls_context(ca: Path | None = PKI / "ca.crt", *, version: ssl.TLSVersion | None = None):

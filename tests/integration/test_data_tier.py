@@ -17,6 +17,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 import psycopg2
 import pytest
@@ -26,6 +27,7 @@ from labtools import (
     ROOT,
     changed_by_hand,
     lab,
+    lab_hosts,
     lab_vault,
     on_host,
     put_file,
@@ -35,7 +37,7 @@ from labtools import (
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
-from registrytools import RequestLoops
+from registrytools import HA, PullLoops, RequestLoops, healed, login, push_ha
 
 pytestmark = pytest.mark.lab
 
@@ -534,35 +536,49 @@ def move_redis_primary(to: str) -> None:
 
 def test_losing_a_host_fails_postgresql_and_redis_over_with_no_acknowledged_commit_lost(
         converged):
-    """The host that runs PostgreSQL's leader and Redis's primary stops while writers commit
-    through the endpoint and write through the Sentinels, and GitLab's stand-in is asked
-    through the front door (node1) unless the stopped host carries it or GitLab (node2)."""
+    """The host that runs PostgreSQL's leader and Redis's primary, one of the HA registry's
+    two, stops while writers commit through the endpoint and write through the Sentinels,
+    node1 and node4 pull from the HA registry through the front door (node1) and node4 pushes
+    to it, and GitLab's stand-in is asked through the front door unless the stopped host
+    carries it (node2). site.yml brings the host back, and it pulls what was pushed while it
+    was away."""
     # node3 leads when it can (a switchover needs it to be the synchronous standby), so that
-    # the front door and GitLab stay up; Redis's primary moves to the same host.
+    # the front door and GitLab stay up; else a host other than the front door's (node1).
+    # Redis's primary moves to the same host.
     for _ in range(2):
         if leader() != "node3" and any(m["Member"] == "node3" and m["Role"] == "Sync Standby"
                                        for m in patroni()):
             run = run_playbook("-e", "postgresql_ha_switchover_to=node3", playbook=SWITCHOVER)
             assert run.rc == 0, run.output[-3000:]
+    if leader() == "node1":
+        run = run_playbook("-e", f"postgresql_ha_switchover_to={sync_standby()}",
+                           playbook=SWITCHOVER)
+        assert run.rc == 0, run.output[-3000:]
     victim = leader()
+    assert victim in lab_hosts("registry_ha"), victim
     move_redis_primary(victim)
     survivor = next(m for m in MEMBERS if m != victim)
     clients = [] if victim in ("node1", "node2") else ["node4"]
+    image = push_ha("node4", uuid.uuid4().hex[:8])
+    healed()
     stopped = False
     try:
         with Writer("drill_failover") as pg, RedisWriter("drill_failover") as rd, RequestLoops(
-                clients, [FRONT_DOOR_TARGET], name="gitlab-failover") as gitlab:
+                clients, [FRONT_DOOR_TARGET], name="gitlab-failover") as gitlab, PullLoops(
+                ["node1", "node4"], image, registry=HA, name="ha-pull-loop") as pulls:
             stop_host(victim)
             stopped = True
             at = time.monotonic()
             wait_until(lambda: pg.acked and pg.acked[-1][1] > at + 3
                        and rd.acked and rd.acked[-1][1] > at + 3, 60,
                        "commits and writes go on after the host stopped")
+            late = push_ha("node4", f"while-{victim}-is-down")
+            time.sleep(3)
         with psycopg2.connect(endpoint()) as conn, conn.cursor() as cur:
             cur.execute("SELECT n FROM drill_failover")
             stored = {row[0] for row in cur.fetchall()}
         kept = {int(n) for n in rd.primary.lrange("drill_failover", 0, -1)}
-        requests = gitlab.counts()
+        requests, pulled = gitlab.counts(), pulls.counts()
         new_leader, new_primary = leader(survivor), redis_primary()
     finally:
         # Whatever the figures, the lab goes back together before anything is asserted:
@@ -588,8 +604,11 @@ def test_losing_a_host_fails_postgresql_and_redis_over_with_no_acknowledged_comm
           f"attempts, longest gap {rd.longest_gap():.1f} s (goal 10), acknowledged and lost "
           f"{len(rd_lost)}. GitLab through the front door: "
           + (", ".join(f"{ok} ok, {len(fail)} failed" for ok, fail in requests.values())
-             or f"not measured ({victim} carries it)"))
+             or f"not measured ({victim} carries it)")
+          + f". Pulls through {HA} (ok, failed): "
+          + ", ".join(f"{host} {ok}, {failed}" for host, (ok, failed, _) in pulled.items()))
     assert victim not in (new_leader, new_primary)
+    assert all(ok > 5 and failed == 0 for ok, failed, _ in pulled.values()), pulled
     assert pg_lost == []
     # The goals (15 s and 10 s) are printed above and met on a quiet machine (PostgreSQL
     # 2.5-6.7 s, Redis 7 s); the bound asserted is twice each goal, for a loaded CI machine.
@@ -600,3 +619,11 @@ def test_losing_a_host_fails_postgresql_and_redis_over_with_no_acknowledged_comm
     assert "changed:" not in restarts.split("TASK [")[0], "a new primary on disk restarted Redis"
     again = run_playbook(playbook=DATA)
     assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
+    # What was pushed while the host was away is served once it is back: node1 pulls it
+    # anew, and the host that was away pulls it too.
+    assert "Status: Connected" in on_host("node1", "gluster", "volume", "heal", "registry",
+                                          "info").stdout
+    for host in ("node1", victim):
+        on_host(host, "docker", "image", "rm", "-f", late, check=False)
+        login(host, registry=HA)
+        on_host(host, "docker", "pull", "-q", late)
