@@ -145,28 +145,6 @@ def test_a_broken_nginx_directive_never_goes_live(converged, hosts):
     assert https_get()[0] == 401
 
 
-def test_registry_through_traefik(converged, hosts):
-    try:
-        run = run_playbook(*PROXY_SHARE, "-e", "proxy_backend=traefik")
-        assert run.rc == 0, run.output[-4000:]
-        assert on_host("node1", "systemctl", "is-active", "traefik").stdout.strip() == "active"
-        assert on_host("node1", "systemctl", "is-active", "nginx",
-                       check=False).stdout.strip() != "active"
-        assert_front_door(hosts)
-        gitlab = on_host(hosts[2], "curl", "-fsS", "--cacert",
-                         "/etc/docker/certs.d/gitlab.dockhand.test/ca.crt",
-                         "https://gitlab.dockhand.test/").stdout
-        assert gitlab.split()[0] == "gitlab.dockhand.test"  # the stand-in, routed by Traefik
-        again = run_playbook(*PROXY_SHARE, "-e", "proxy_backend=traefik")
-        assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
-        push_and_pull_a_big_layer(hosts)
-    finally:
-        back = run_playbook(*PROXY_SHARE)
-    assert back.rc == 0, back.output[-4000:]
-    assert on_host("node1", "systemctl", "is-active", "nginx").stdout.strip() == "active"
-    assert https_get()[0] == 401
-
-
 SWARM_TRAEFIK = ["-e", "proxy_backend=traefik", "-e", "proxy_traefik_mode=swarm"]
 
 
@@ -191,6 +169,8 @@ def test_a_traefik_service_that_does_not_come_up_puts_nginx_back(converged, host
 
 
 def test_registry_through_traefik_as_a_swarm_service(converged, hosts):
+    """From nginx to Traefik as a swarm service, left in place when all went well: the test
+    after it moves the front door on from here."""
     try:
         run = run_playbook(*PROXY_SHARE, *SWARM_TRAEFIK)
         assert run.rc == 0, run.output[-4000:]
@@ -222,12 +202,37 @@ def test_registry_through_traefik_as_a_swarm_service(converged, hosts):
         # The static and dynamic files are those of Traefik under systemd, whose test moves a
         # whole GiB: here a layer of 64 MiB proves the path through the swarm service.
         push_and_pull_a_big_layer(hosts, size=64 * 1024 * 1024)
+    except BaseException:
+        # nginx again for the tests after this one, which then start from there.
+        run_playbook(*PROXY_SHARE)
+        raise
+
+
+def test_registry_through_traefik(converged, hosts):
+    """Traefik under systemd, from Traefik as a swarm service where the test before left it
+    (or from nginx, run alone), then nginx again: with the test before, nginx gives way to
+    Traefik and Traefik to nginx, and each kind of Traefik gives way to the other."""
+    try:
+        run = run_playbook(*PROXY_SHARE, "-e", "proxy_backend=traefik")
+        assert run.rc == 0, run.output[-4000:]
+        # The swarm service is gone, and with it its node label.
+        assert traefik_service_nodes() == []
+        labels = on_host("node1", "docker", "node", "inspect", "node1", "-f",
+                         "{{json .Spec.Labels}}").stdout
+        assert "dockhand.proxy" not in json.loads(labels)
+        assert on_host("node1", "systemctl", "is-active", "traefik").stdout.strip() == "active"
+        assert on_host("node1", "systemctl", "is-active", "nginx",
+                       check=False).stdout.strip() != "active"
+        assert_front_door(hosts)
+        gitlab = on_host(hosts[2], "curl", "-fsS", "--cacert",
+                         "/etc/docker/certs.d/gitlab.dockhand.test/ca.crt",
+                         "https://gitlab.dockhand.test/").stdout
+        assert gitlab.split()[0] == "gitlab.dockhand.test"  # the stand-in, routed by Traefik
+        again = run_playbook(*PROXY_SHARE, "-e", "proxy_backend=traefik")
+        assert again.rc == 0 and again.total("changed") == 0, again.output[-3000:]
+        push_and_pull_a_big_layer(hosts)
     finally:
         back = run_playbook(*PROXY_SHARE)
     assert back.rc == 0, back.output[-4000:]
-    assert traefik_service_nodes() == []
-    labels = on_host("node1", "docker", "node", "inspect", "node1", "-f",
-                     "{{json .Spec.Labels}}").stdout
-    assert "dockhand.proxy" not in json.loads(labels)
     assert on_host("node1", "systemctl", "is-active", "nginx").stdout.strip() == "active"
     assert https_get()[0] == 401
