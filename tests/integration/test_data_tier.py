@@ -542,14 +542,19 @@ def test_losing_a_host_fails_postgresql_and_redis_over_with_no_acknowledged_comm
     to it, and GitLab's stand-in is asked through the front door unless the stopped host
     carries it (node2). site.yml brings the host back, and it pulls what was pushed while it
     was away."""
-    # node3 leads when it can (a switchover needs it to be the synchronous standby), so that
-    # the front door and GitLab stay up; else a host other than the front door's (node1).
-    # Redis's primary moves to the same host.
-    for _ in range(2):
-        if leader() != "node3" and any(m["Member"] == "node3" and m["Role"] == "Sync Standby"
-                                       for m in patroni()):
-            run = run_playbook("-e", "postgresql_ha_switchover_to=node3", playbook=SWITCHOVER)
-            assert run.rc == 0, run.output[-3000:]
+    # node3 leads, so that the front door (node1) and GitLab (node2) stay up and GitLab's
+    # requests are counted. A switchover goes only to the synchronous standby, so it may take
+    # two: to the standby, after which the other replica (node3) is the likelier standby, as
+    # it streams already while the old leader restarts as a replica. Else a host other than
+    # the front door's. Redis's primary moves to the same host.
+    for _ in range(3):
+        if leader() == "node3":
+            break
+        wait_until(lambda: any(m["Role"] == "Sync Standby" for m in patroni()), 60,
+                   "a synchronous standby")
+        run = run_playbook("-e", f"postgresql_ha_switchover_to={sync_standby()}",
+                           playbook=SWITCHOVER)
+        assert run.rc == 0, run.output[-3000:]
     if leader() == "node1":
         run = run_playbook("-e", f"postgresql_ha_switchover_to={sync_standby()}",
                            playbook=SWITCHOVER)
