@@ -101,7 +101,7 @@ bench: lab-up
 
 ## bench-quick: every benchmark once, in its quick mode where it has one (small sizes, one
 ## repetition, no time target), so that a change that breaks a benchmark fails make test,
-## which runs the two parts in its two lanes (about 8 minutes in all).
+## which runs the two parts in its two lanes (about 6 minutes in all).
 bench-quick: bench-quick-lab bench-quick-apart
 
 ## bench-quick-lab: the benchmarks that need the main lab's own hosts and addresses, after the

@@ -68,6 +68,17 @@ def sync_standby() -> str:
     return next(m["Member"] for m in patroni() if m["Role"] == "Sync Standby")
 
 
+def switch_over_to_sync_standby() -> str:
+    """The switchover playbook run to the synchronous standby, once there is one (a moment
+    after a switchover), as an operator hands the leader over; returns the new leader."""
+    wait_until(lambda: any(m["Role"] == "Sync Standby" for m in patroni()), 60,
+               "a synchronous standby")
+    target = sync_standby()
+    run = run_playbook("-e", f"postgresql_ha_switchover_to={target}", playbook=SWITCHOVER)
+    assert run.rc == 0, run.failures()
+    return target
+
+
 def leader(host: str = "node1") -> str:
     return next(m["Member"] for m in patroni(host) if m["Role"] == "Leader")
 
@@ -331,9 +342,7 @@ def test_a_rebuilt_member_is_replaced_in_etcd_and_rejoins_every_tier_by_the_next
     # Redis's primary move off it (the switchover drill above may leave the leader there).
     # Losing the leader's host unplanned is the drill below.
     if leader() == "node3":
-        run = run_playbook("-e", f"postgresql_ha_switchover_to={sync_standby()}",
-                           playbook=SWITCHOVER)
-        assert run.rc == 0, run.failures()
+        switch_over_to_sync_standby()
     if redis_primary() == "node3":
         move_redis_primary(leader())
     kept = leader()
@@ -550,15 +559,9 @@ def test_losing_a_host_fails_postgresql_and_redis_over_with_no_acknowledged_comm
     for _ in range(3):
         if leader() == "node3":
             break
-        wait_until(lambda: any(m["Role"] == "Sync Standby" for m in patroni()), 60,
-                   "a synchronous standby")
-        run = run_playbook("-e", f"postgresql_ha_switchover_to={sync_standby()}",
-                           playbook=SWITCHOVER)
-        assert run.rc == 0, run.output[-3000:]
+        switch_over_to_sync_standby()
     if leader() == "node1":
-        run = run_playbook("-e", f"postgresql_ha_switchover_to={sync_standby()}",
-                           playbook=SWITCHOVER)
-        assert run.rc == 0, run.output[-3000:]
+        switch_over_to_sync_standby()
     victim = leader()
     assert victim in lab_hosts("registry_ha"), victim
     move_redis_primary(victim)
