@@ -10,7 +10,8 @@ command over SSH on each, no module), and the same no-op with every role run
 (`dockhand_full_run=true`, no goal: what the roles cost when a host did move). Prints both
 sizes' times, the ratios large / small against the goals
 (no-op <= 2, fresh converge <= 3), and for each run how busy the machine's CPUs were and how
-much it received from the network, which says whether the cores or the mirror bound the run.
+much it received from the network, and from those which bound each run at the larger size:
+the cores, the mirror, or neither (with the no-op's growth set against the floor's).
 
 `--quick` runs sizes 1 and 2 with no goal: `make bench-quick` runs it, so that a change that
 breaks the benchmark is found before it lands.
@@ -101,10 +102,48 @@ def measured(label: str, cmd: list[str], forks: int, skips: bool = False) -> dic
         sys.exit(f"[bench] {label} ran the roles on hosts the last run left converged:\n"
                  f"{proc.stdout[-3000:]}")
     result = {"wall": wall, "cpu": 100 * (busy1 - busy0) / max(1, total1 - total0),
+              "core_s": (busy1 - busy0) / os.sysconf("SC_CLK_TCK"),
               "rx_mb": (received_bytes() - rx0) / 1e6}
     print(f"[bench] {label}: {wall:.1f} s, CPU {result['cpu']:.0f} % busy, "
           f"{result['rx_mb']:.0f} MB received", flush=True)
     return result
+
+
+# A run whose CPUs were at least this busy was bound by them; one that received at least
+# MIRROR_BOUND MB/s was bound by the mirror.
+CPU_BOUND = 90
+MIRROR_BOUND = 5.0
+
+
+def bottlenecks(results: dict, small: int, large: int) -> list[str]:
+    """What bound each measure at the large size, from what was measured: the cores (busy
+    CPUs, and how much more CPU work the large size took), the mirror (bytes received), or
+    neither; for the no-op, how it grew against the floor, which any run that reaches every
+    host pays."""
+    lines = []
+    for measure in GOALS:
+        a, b = results[small][measure], results[large][measure]
+        work = b["core_s"] / max(a["core_s"], 0.01)
+        if b["cpu"] >= CPU_BOUND:
+            why = (f"the cores: {b['cpu']:.0f} % busy at N={large}, and the work (CPU "
+                   f"seconds, {a['core_s']:.0f} -> {b['core_s']:.0f}) grew {work:.1f}x, so "
+                   f"the time follows the work")
+        elif b["rx_mb"] / b["wall"] >= MIRROR_BOUND:
+            why = f"the mirror: {b['rx_mb'] / b['wall']:.1f} MB/s received at N={large}"
+        else:
+            why = (f"neither the cores ({b['cpu']:.0f} % busy) nor the mirror "
+                   f"({b['rx_mb'] / b['wall']:.1f} MB/s): waits and round trips")
+        lines.append(f"{measure}: {why}")
+    if "floor" in results[small]:
+        a, b = results[small], results[large]
+        floor = b["floor"]["wall"] / a["floor"]["wall"]
+        noop = b["no-op"]["wall"] / a["no-op"]["wall"]
+        lines.append(
+            f"no-op against the floor: the floor (one command over SSH on each host, no "
+            f"module) grew {floor:.2f}x and the no-op {noop:.2f}x; at N={large} the no-op "
+            f"took {b['no-op']['wall'] - b['floor']['wall']:.1f} s more than the floor "
+            f"(at N={small}: {a['no-op']['wall'] - a['floor']['wall']:.1f} s)")
+    return lines
 
 
 def main() -> int:
@@ -149,12 +188,16 @@ def main() -> int:
         if measure in results[small]:
             a, b = (results[n][measure]["wall"] for n in sizes)
             print(f"{measure:<16}{a:>9.1f}s{b:>9.1f}s{b / a:>8.2f}{'-':>8}  (no goal)")
-    print("\nwhere the time went (CPU busy across all cores, MB received from the network):")
+    print("\nwhere the time went (CPU busy across all cores and CPU seconds, MB received "
+          "from the network):")
     for size in sizes:
         for measure in results[size]:
             r = results[size][measure]
-            print(f"  N={size:<3} {measure:<16} CPU {r['cpu']:3.0f} %  "
+            print(f"  N={size:<3} {measure:<16} CPU {r['cpu']:3.0f} % {r['core_s']:6.1f} s  "
                   f"{r['rx_mb']:6.0f} MB at {r['rx_mb'] / r['wall']:5.1f} MB/s")
+    print("\nwhat bound each run at the larger size:")
+    for line in bottlenecks(results, small, large):
+        print(f"  {line}")
     return missed
 
 
