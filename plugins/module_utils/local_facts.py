@@ -79,13 +79,12 @@ def parse(output: str, token: str) -> tuple[dict, str | None]:
             name, body = rest, []
         elif kind == "end" and name is not None:
             fact, _sep, rc = rest.partition(" ")
-            text = "\n".join(body).strip()
-            value = _loaded(text) if rc == "0" else None
             if rc != "0":
-                value = f"error loading fact - {fact}.fact exited with {rc}"
-            elif value is None:
-                value = f"error loading fact - please check content of {fact}.fact"
-            facts[fact] = value
+                facts[fact] = f"error loading fact - {fact}.fact exited with {rc}"
+            else:
+                value = _loaded("\n".join(body).strip())
+                facts[fact] = value if value is not None else (
+                    f"error loading fact - please check content of {fact}.fact")
             name, body = None, []
         elif kind == "epoch":
             epoch = rest.strip() or None
