@@ -214,3 +214,11 @@ def task_errors(tasks, nodes_by_id, services_by_id, limit=10):
         node = nodes_by_id.get(task.get("NodeID"), task.get("NodeID") or "no node")
         latest[key] = f"{service} on {node}: {status.get('State')}: {error}"
     return list(latest.values())[:limit]
+
+
+def partly_removed(stderr):
+    """Whether a failed C(docker stack rm) went through the stack and only some resources
+    refused: the manager refuses a network while a removed service's task still stops on it,
+    and a service or secret for the moment while it is busy. Not an error before it started
+    (no engine, not a manager), which no retry mends."""
+    return "Failed to remove some resources from stack" in stderr

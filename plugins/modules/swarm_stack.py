@@ -31,6 +31,8 @@ options:
       - V(absent) removes the stack (C(docker stack rm)) and waits until its services are gone
         and this node runs none of its containers (a task's container keeps its published host
         ports until it has stopped).
+      - A removal the manager refuses in part (a network a stopping task still uses, a service
+        while the manager is busy) is repeated until it succeeds or O(wait_timeout) has passed.
     type: str
     choices: [present, absent]
     default: present
@@ -186,6 +188,7 @@ from ansible_collections.dockhand.docker.plugins.module_utils.docker_api import 
 )
 from ansible_collections.dockhand.docker.plugins.module_utils.stack import (
     NAMESPACE_LABEL,
+    partly_removed,
     plan,
     prepare,
     progress,
@@ -209,7 +212,8 @@ class Stack(ModuleRun):
 
     # -- the docker CLI --------------------------------------------------------------------
 
-    def cli(self, args, config_dir=None):
+    def cli(self, args, config_dir=None, may_fail=False):
+        """Runs the docker CLI; fails the module on an error unless the caller handles it."""
         env = {"DOCKER_HOST": f"unix://{self.params['socket']}"}
         if config_dir:
             env["DOCKER_CONFIG"] = config_dir
@@ -218,10 +222,10 @@ class Stack(ModuleRun):
             docker = self.module.get_bin_path(docker, required=True)
         command = [docker, *args]
         rc, out, err = self.module.run_command(command, environ_update=env)
-        if rc != 0:
+        if rc != 0 and not may_fail:
             self.fail(f"{' '.join(command[:3])} failed (rc={rc}): {(err or out).strip()}",
                       stdout=out, stderr=err)
-        return out
+        return rc, out, err
 
     def deploy(self, documents):
         workdir = tempfile.mkdtemp(prefix="dockhand-stack-")
@@ -313,6 +317,21 @@ class Stack(ModuleRun):
                          "/containers/json",
                          {"filters": {"label": [f"{NAMESPACE_LABEL}={self.name}"]}}) or []
 
+    def remove(self):
+        """docker stack rm, repeated while the manager refuses some resources for the moment
+        (each run removes only what is left)."""
+        deadline = time.monotonic() + self.params["wait_timeout"]
+        while True:
+            rc, out, err = self.cli(["stack", "rm", self.name], may_fail=True)
+            if rc == 0:
+                return
+            if not partly_removed(err) or time.monotonic() > deadline:
+                if partly_removed(err):
+                    self.actions.append("removed in part")
+                self.fail(f"docker stack rm failed (rc={rc}): {err.strip()}",
+                          stdout=out, stderr=err)
+            time.sleep(POLL)
+
     def wait_removed(self):
         deadline = time.monotonic() + self.params["wait_timeout"]
         while self.services() or self.running_here():
@@ -354,7 +373,7 @@ class Stack(ModuleRun):
         result = {"plan": {"create": [], "update": [], "remove": names},
                   "changed_services": names, "services": {}, "changed": bool(names)}
         if names and not self.check:
-            self.cli(["stack", "rm", self.name])
+            self.remove()
             self.actions.append("removed")
             if self.params["wait"]:
                 self.wait_removed()

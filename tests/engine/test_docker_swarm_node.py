@@ -477,6 +477,6 @@ def test_a_removed_stack_is_waited_for_until_its_containers_have_stopped(modules
     label = {"filters": {"label": [f"com.docker.stack.namespace={name}"]}}
     assert len(in_swarm.get("/containers/json", label)) == 1
     removed = modules.run("swarm_stack", name=name, state="absent", wait_timeout=60)
-    assert removed["changed"] is True, removed
+    assert removed["changed"] is True, removed.get("msg", removed)
     assert in_swarm.get("/containers/json", label) == []
     assert modules.run("swarm_stack", name=name, state="absent")["changed"] is False

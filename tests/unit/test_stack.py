@@ -600,3 +600,21 @@ def test_task_errors_without_errors():
     tasks[1]["Status"]["Err"] = ""
     assert stack.task_errors(tasks, NODE_NAMES, SERVICE_NAMES) == []
     assert stack.task_errors([], NODE_NAMES, SERVICE_NAMES) == []
+
+
+IN_USE = ("Failed to remove network k3v9: Error response from daemon: rpc error: code = "
+          "FailedPrecondition desc = network k3v9 is in use by task x7q1")
+LEFT = "Failed to remove some resources from stack: web\n"
+
+
+@pytest.mark.parametrize(("stderr", "expected"), [
+    (IN_USE + LEFT, True),
+    ("Failed to remove service s1: Error response from daemon: rpc error: code = "
+     "DeadlineExceeded desc = context deadline exceeded" + IN_USE + LEFT, True),
+    ("Error response from daemon: This node is not a swarm manager. Use \"docker swarm "
+     "init\" or \"docker swarm join\" to connect this node to swarm and try again.\n", False),
+    ("Cannot connect to the Docker daemon at unix:///var/run/docker.sock.\n", False),
+    ("", False),
+])
+def test_a_failed_removal_is_repeated_only_when_it_went_through_the_stack(stderr, expected):
+    assert stack.partly_removed(stderr) is expected
