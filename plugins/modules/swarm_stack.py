@@ -243,7 +243,7 @@ class Stack(ModuleRun):
                 args.append("--with-registry-auth")
             if self.params["prune"]:
                 args.append("--prune")
-            return self.cli([*args, self.name], config_dir)
+            self.cli([*args, self.name], config_dir)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -325,8 +325,9 @@ class Stack(ModuleRun):
             rc, out, err = self.cli(["stack", "rm", self.name], may_fail=True)
             if rc == 0:
                 return
-            if not partly_removed(err) or time.monotonic() > deadline:
-                if partly_removed(err):
+            partly = partly_removed(err)
+            if not partly or time.monotonic() > deadline:
+                if partly:
                     self.actions.append("removed in part")
                 self.fail(f"docker stack rm failed (rc={rc}): {err.strip()}",
                           stdout=out, stderr=err)
