@@ -147,6 +147,39 @@ def test_the_fact_reports_live_only_for_a_fresh_record_of_an_unchanged_host(tree
     assert PROBE["report"](str(tmp_path / "none.json")) == {}
 
 
+@pytest.mark.parametrize("recorded, asked", [
+    # The units the run left loaded, and no other: a unit systemd does not know costs it a
+    # search of every unit directory on each run that skips.
+    ({"docker.service": ["active", "enabled"], "sshd.service": ["active", "enabled"]},
+     ["docker.service", "sshd.service"]),
+    ({}, []),
+    # systemctl could not be read when the run recorded: every watched unit, as then (those
+    # named and those in /etc/systemd/system).
+    ({"": "systemctl: not found"}, None),
+])
+def test_the_live_check_asks_systemd_only_of_the_units_the_run_left_loaded(
+        tree, tmp_path, recorded, asked):
+    probe = probe_namespace()
+    queried = []
+
+    def units(names):
+        queried.append(list(names))
+        return dict(recorded) if "" in recorded else {
+            name: recorded[name] for name in names if name in recorded}
+
+    probe["probe_units"] = units
+    watch = {"files": [str(tree / "etc")], "units": ["docker.service", "nginx.service"]}
+    baseline = {**probe["probe"](watch), "units": recorded}
+    state = tmp_path / "state.json"
+    _write(state, {"site": record("d1", 3600, watch, baseline, time.time()),
+                   "engine": record("d2", 3600, watch, baseline, time.time())})
+    queried.clear()
+    report = probe["report"](str(state))
+    # Asked once for both records, which share the watch and the baseline's units.
+    assert queried == [probe["unit_names"](watch["units"]) if asked is None else asked]
+    assert report["site"]["live"] is True and report["engine"]["live"] is True
+
+
 def test_the_outdated_mark_outdates_only_the_records_written_before_it(tree, tmp_path):
     state = tmp_path / "state.json"
     watch = {"files": [str(tree / "etc")], "units": []}
