@@ -22,6 +22,7 @@ from labtools import (
     run_playbook,
 )
 from registrytools import (
+    HA,
     NAME,
     PKI,
     PORT,
@@ -159,16 +160,38 @@ def _registry_step_fails(host):
         on_host(host, "sh", "-c", f"rm -f {certs} && mv {certs}.held {certs}")
 
 
-def _rotate(hosts, image, *extra, fail_on="", again=(), front=()):
-    """Rotate while every host pulls (with `fail_on`, a host whose registry step fails
-    first: the run must stop before the next CA becomes the CA, and a run once the host is
-    repaired finishes), and the hosts in `front` also pull through the front door, then run
-    site.yml (`again` narrows it to what the rotation changed): it must find nothing to
-    change."""
+@contextlib.contextmanager
+def _trust_step_fails(host):
+    """A file where the host keeps its trust for the registry on shared storage, which no
+    pull loop uses: the host's trust step of the rotation fails there until the file is
+    gone."""
+    trust = f"/etc/docker/certs.d/{HA}"
+    on_host(host, "sh", "-c", f"mv {trust} {trust}.held && touch {trust}")
+    try:
+        yield
+    finally:
+        on_host(host, "sh", "-c", f"rm -f {trust} && mv {trust}.held {trust}")
+
+
+def _rotate(hosts, image, *extra, fail_on="", trust_fails_on="", again=(), front=()):
+    """Rotate while every host pulls (with `trust_fails_on`, a host whose trust step fails
+    first: the run must stop before any registry moves; with `fail_on`, a host whose
+    registry step fails first: the run must stop before the next CA becomes the CA; either
+    way a run once the host is repaired finishes), and the hosts in `front` also pull
+    through the front door, then run site.yml (`again` narrows it to what the rotation
+    changed): it must find nothing to change."""
     before = served_serial()
     through_front = image.replace(REGISTRY, NAME, 1)
     with PullLoops(hosts, image) as loops, \
             PullLoops(list(front), through_front, registry=NAME, name="front-pull-loop") as fronts:
+        if trust_fails_on:
+            with _trust_step_fails(trust_fails_on):
+                first = run_playbook(*extra, playbook=ROTATE)
+            said = " ".join(first.output.split())
+            assert first.rc != 0, first.output[-3000:]
+            assert f"{trust_fails_on} failed before the registries moved" in said, \
+                first.output[-3000:]
+            assert served_serial() == before
         if fail_on:
             with _registry_step_fails(fail_on):
                 first = run_playbook(*extra, playbook=ROTATE)
@@ -191,8 +214,10 @@ def _rotate(hosts, image, *extra, fail_on="", again=(), front=()):
 
 def test_server_certificate_rotation_has_no_failed_pull(pushed, hosts):
     # Only the registry's certificate and container change; the CA rotation below is
-    # followed by the whole site.yml.
-    _rotate(hosts, pushed, again=("--tags", "docker_pki,docker_registry", "--limit", hosts[0]))
+    # followed by the whole site.yml. A host that cannot take its trust stops the rotation
+    # before any registry serves a new certificate.
+    _rotate(hosts, pushed, trust_fails_on=hosts[1],
+            again=("--tags", "docker_pki,docker_registry", "--limit", hosts[0]))
 
 
 def test_interrupted_ca_rotation_finishes_with_no_failed_pull_and_only_the_new_ca(pushed, hosts):
