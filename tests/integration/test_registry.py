@@ -173,6 +173,16 @@ def _trust_step_fails(host):
         on_host(host, "sh", "-c", f"rm -f {trust} && mv {trust}.held {trust}")
 
 
+def _stops_on(step_fails, host, says, *extra):
+    """A rotation in which `step_fails` makes the host's step fail ends failed, saying the
+    host `says` (why the rotation stopped where it did)."""
+    with step_fails(host):
+        first = run_playbook(*extra, playbook=ROTATE)
+    said = " ".join(first.output.split())
+    assert first.rc != 0, first.output[-3000:]
+    assert f"{host} {says}" in said, first.output[-3000:]
+
+
 def _rotate(hosts, image, *extra, fail_on="", trust_fails_on="", again=(), front=()):
     """Rotate while every host pulls (with `trust_fails_on`, a host whose trust step fails
     first: the run must stop before any registry moves; with `fail_on`, a host whose
@@ -185,19 +195,11 @@ def _rotate(hosts, image, *extra, fail_on="", trust_fails_on="", again=(), front
     with PullLoops(hosts, image) as loops, \
             PullLoops(list(front), through_front, registry=NAME, name="front-pull-loop") as fronts:
         if trust_fails_on:
-            with _trust_step_fails(trust_fails_on):
-                first = run_playbook(*extra, playbook=ROTATE)
-            said = " ".join(first.output.split())
-            assert first.rc != 0, first.output[-3000:]
-            assert f"{trust_fails_on} failed before the registries moved" in said, \
-                first.output[-3000:]
+            _stops_on(_trust_step_fails, trust_fails_on, "failed before the registries moved",
+                      *extra)
             assert served_serial() == before
         if fail_on:
-            with _registry_step_fails(fail_on):
-                first = run_playbook(*extra, playbook=ROTATE)
-            said = " ".join(first.output.split())
-            assert first.rc != 0, first.output[-3000:]
-            assert f"{fail_on} failed while the registries moved" in said, first.output[-3000:]
+            _stops_on(_registry_step_fails, fail_on, "failed while the registries moved", *extra)
             assert (PKI / "ca-next.crt").exists()
     run = run_playbook(*extra, playbook=ROTATE)
     assert run.rc == 0, run.output[-4000:]
