@@ -26,6 +26,13 @@ description:
   - C(pki_ca_bundle) is the PEM of the fleet's CA in a PKI directory, followed during a CA
     rotation by the next CA's, for whatever verifies certificates of either. Its argument
     names another CA (C(data-ca), whose next one is C(data-ca-next)).
+  - C(pki_trust_plan) is what a host holds to trust the fleet's CA for every registry name:
+    the certs.d directory of each name (C(<name>:<port>), C(<name>) for port 443), the CA in
+    it (and the next CA while a rotation runs, whose file goes away after it), and the
+    C(/etc/hosts) block of the registries that give an C(address). Its arguments are the
+    certs.d root, the CA's PEM, the PKI directory (where the next CA is looked for) and
+    whether C(/etc/hosts) is managed; the result is M(dockhand.docker.host_files)'
+    C(directories), C(files), C(absent) and C(blocks).
   - C(htpasswd) renders an htpasswd file with bcrypt hashes, keeping every existing hash
     whose password still matches at the wanted cost, so that an unchanged user list changes
     nothing. The cost is its third argument (default 10; the fourth names it in errors), or a
@@ -65,6 +72,40 @@ def pki_ca_bundle(pki_dir, ca_name="ca"):
             except OSError as exc:
                 raise AnsibleFilterError(f"docker_pki_dir: cannot read {path}: {exc}") from exc
     return "".join(part if part.endswith("\n") else part + "\n" for part in parts)
+
+
+def pki_trust_plan(registries, certs_d, ca_pem, pki_dir, manage_etc_hosts=True):
+    """host_files' arguments for trusting the fleet's CA under every registry name; computed
+    once per host, as the registry list it starts from is read from every host's variables."""
+    next_path = os.path.join(str(pki_dir), "ca-next.crt")
+    next_pem = None
+    if os.path.isfile(next_path):
+        try:
+            with open(next_path, encoding="ascii") as handle:
+                next_pem = handle.read()
+        except OSError as exc:
+            raise AnsibleFilterError(f"docker_pki_dir: cannot read {next_path}: {exc}") from exc
+    roots = []
+    for registry in registries or []:
+        name = f"{registry['name']}:{registry.get('port', 443)}"
+        roots.append(f"{certs_d}/{re.sub(r':443$', '', name)}")
+    files = []
+    for root in roots:
+        files.append({"path": f"{root}/ca.crt", "mode": "0444", "content": ca_pem})
+        if next_pem is not None:
+            files.append({"path": f"{root}/ca-next.crt", "mode": "0444", "content": next_pem})
+    lines = []
+    for registry in registries or []:
+        line = f"{registry.get('address') or ''} {registry['name']}"
+        if registry.get("address") and line not in lines:
+            lines.append(line)
+    return {
+        "directories": [{"path": root} for root in roots],
+        "files": files,
+        "absent": [] if next_pem is not None else [f"{root}/ca-next.crt" for root in roots],
+        "blocks": ([{"path": "/etc/hosts", "marker": "dockhand registry names",
+                     "block": "\n".join(lines)}] if manage_etc_hosts else []),
+    }
 
 
 def pki_key_errors(key_type, key_size, var_name):
@@ -144,6 +185,7 @@ class FilterModule:
             "pki_covers": pki_covers,
             "pki_split_sans": pki_split_sans,
             "pki_ca_bundle": pki_ca_bundle,
+            "pki_trust_plan": pki_trust_plan,
             "htpasswd": htpasswd,
             "docker_preload_needed": docker_preload_needed,
         }
