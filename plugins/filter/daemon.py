@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.dockhand.docker.plugins.module_utils import daemon_validate
+# module_utils are imported by the filters that use them (pyproject.toml says why).
 
 DOCUMENTATION = """
 name: daemon
@@ -22,6 +22,7 @@ description:
 
 def daemon_option_errors(options, remove_keys=(), state="merged", allow_unknown=False,
                          engine_version="auto", options_name="options"):
+    from ansible_collections.dockhand.docker.plugins.module_utils import daemon_validate
     message = daemon_validate.request_failure(options, remove_keys, state, bool(allow_unknown),
                                               engine_version, options_name)[0]
     return [message] if message else []

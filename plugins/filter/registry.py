@@ -8,11 +8,8 @@ import os
 import re
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.dockhand.docker.plugins.module_utils import (
-    controller_deps,
-    image_archive,
-    pki,
-)
+
+# module_utils are imported by the filters that use them (pyproject.toml says why).
 
 DOCUMENTATION = """
 name: registry
@@ -20,6 +17,9 @@ short_description: PKI name checks and bcrypt htpasswd for the dockhand registry
 description:
   - C(pki_name_errors) lists what is wrong with DNS names and IP addresses meant for a
     certificate, each message naming the variable.
+  - C(pki_registry_errors) lists what is wrong with registries of the shape of
+    C(docker_pki_registries): their names, as C(pki_name_errors) finds, and ports outside 1 to
+    65535 (443 when an entry gives none). Its argument names the variable.
   - C(pki_key_errors) lists what is wrong with a key type and size.
   - C(pki_covers) tells whether SANs cover a registry name; C(pki_split_sans) splits SANs
     into DNS names and IP addresses.
@@ -48,12 +48,28 @@ description:
 
 def pki_name_errors(names, var_name):
     """Split ``names`` into DNS names and IPs the way the certificate will hold them."""
+    from ansible_collections.dockhand.docker.plugins.module_utils import pki
     sans = pki_split_sans(names)
     return pki.validate_names(sans["dns"], sans["ip"], var_name)
 
 
+def pki_registry_errors(registries, var_name):
+    """What is wrong with registries meant for docker_pki_registries: their names as a
+    certificate would hold them, and their ports (443 when none is given)."""
+    registries = registries or []
+    errors = pki_name_errors([r.get("name", "") for r in registries], var_name)
+    ports = [str(r.get("port", 443)) for r in registries]
+    numeric = [p for p in ports if re.fullmatch(r"[0-9]{1,5}", p)]
+    bad = ([p for p in ports if p not in numeric] + [p for p in numeric if int(p) < 1]
+           + [p for p in numeric if int(p) > 65535])
+    if bad:
+        errors.append(f"{var_name}: ports must be from 1 to 65535, not {', '.join(bad)}")
+    return errors
+
+
 def pki_split_sans(names):
     """{'dns': [...], 'ip': [...]}: the two kinds of SAN a certificate keeps apart."""
+    from ansible_collections.dockhand.docker.plugins.module_utils import pki
     names = [str(n) for n in names or []]
     ips = [n for n in names if pki.covers(n, [], [n])]
     return {"dns": [n for n in names if n not in ips], "ip": ips}
@@ -109,10 +125,12 @@ def pki_trust_plan(registries, certs_d, ca_pem, pki_dir, manage_etc_hosts=True):
 
 
 def pki_key_errors(key_type, key_size, var_name):
+    from ansible_collections.dockhand.docker.plugins.module_utils import pki
     return pki.key_errors(str(key_type), int(key_size), var_name)
 
 
 def pki_covers(name, sans):
+    from ansible_collections.dockhand.docker.plugins.module_utils import pki
     sans = [str(s) for s in sans or []]
     return pki.covers(str(name), sans, sans)
 
@@ -141,6 +159,7 @@ def _rounds(asked, where):
 def htpasswd(users, existing="", var_name="users", cost=10, cost_var="cost"):
     """``users``: a list of {name, password[, bcrypt_cost]}. ``existing``: the file as it is on
     the host. A hash made at another cost is made again: the cost is part of what is asked."""
+    from ansible_collections.dockhand.docker.plugins.module_utils import controller_deps
     # Imported here: at the top, a controller without bcrypt would lose every filter above.
     bcrypt = controller_deps.require("bcrypt", AnsibleFilterError)
     cost = _rounds(cost, cost_var)
@@ -171,6 +190,7 @@ def htpasswd(users, existing="", var_name="users", cost=10, cost_var="cost"):
 
 
 def docker_preload_needed(probe, src, var_name="docker_registry_preload_images"):
+    from ansible_collections.dockhand.docker.plugins.module_utils import image_archive
     try:
         return image_archive.preload_needed(probe, src)
     except ValueError as exc:
@@ -181,6 +201,7 @@ class FilterModule:
     def filters(self):
         return {
             "pki_name_errors": pki_name_errors,
+            "pki_registry_errors": pki_registry_errors,
             "pki_key_errors": pki_key_errors,
             "pki_covers": pki_covers,
             "pki_split_sans": pki_split_sans,

@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.dockhand.docker.plugins.module_utils import swarm
+
+# module_utils are imported by the filters that use them (pyproject.toml says why).
 
 DOCUMENTATION = """
 name: swarm
@@ -37,6 +38,7 @@ def _api_node(summary):
 
 
 def swarm_node_pending(nodes, node_id, labels=None, labels_state="merge", availability=None):
+    from ansible_collections.dockhand.docker.plugins.module_utils import swarm
     nodes = [_api_node(summary) for summary in nodes or []]
     own = [node for node in nodes if node["ID"] == node_id]
     if not own:

@@ -1,11 +1,15 @@
-"""What a host holds to trust the fleet's CA (the pki_trust_plan filter), on real PKI files:
-a certs.d directory per registry name, the CA in each, the next CA beside it only while a
-rotation runs (and its removal otherwise), and the /etc/hosts block of the named addresses."""
+"""The registries every host trusts, as docker_pki checks them (pki_registry_errors) and as a
+host holds them (pki_trust_plan, on real PKI files): a certs.d directory per registry name,
+the CA in each, the next CA beside it only while a rotation runs (and its removal
+otherwise), and the /etc/hosts block of the named addresses."""
 
 from __future__ import annotations
 
 import pytest
-from ansible_collections.dockhand.docker.plugins.filter.registry import pki_trust_plan
+from ansible_collections.dockhand.docker.plugins.filter.registry import (
+    pki_registry_errors,
+    pki_trust_plan,
+)
 from ansible_collections.dockhand.docker.plugins.module_utils import pki
 
 CERTS_D = "/etc/docker/certs.d"
@@ -57,3 +61,18 @@ def test_no_registry_means_nothing_to_hold_but_an_empty_hosts_block(pki_dir):
     assert (plan["directories"], plan["files"], plan["absent"]) == ([], [], [])
     assert plan["blocks"][0]["block"] == ""
 
+
+
+@pytest.mark.parametrize(("registries", "want"), [
+    (REGISTRIES, []),
+    ([], []),
+    ([{"name": "r.lab", "port": 0}, {"name": "r.lab", "port": "x"}, {"name": "r.lab"},
+      {"name": "r.lab", "port": 65536}],
+     ["v: ports must be from 1 to 65535, not x, 0, 65536"]),
+    ([{"name": "bad_name", "port": 5000}], ["v: 'bad_name' is not a valid DNS name"]),
+])
+def test_registry_names_and_ports_are_checked_and_named(registries, want):
+    errors = pki_registry_errors(registries, "v")
+    assert len(errors) == len(want)
+    for error, start in zip(errors, want, strict=True):
+        assert error.startswith(start)
