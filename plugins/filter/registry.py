@@ -18,20 +18,20 @@ description:
   - C(pki_name_errors) lists what is wrong with DNS names and IP addresses meant for a
     certificate, each message naming the variable.
   - C(pki_registry_errors) lists what is wrong with registries of the shape of
-    C(docker_pki_registries): their names, as C(pki_name_errors) finds, and ports outside 1 to
-    65535 (443 when an entry gives none). Its argument names the variable.
+    C(docker_pki_registries). That is their names, as C(pki_name_errors) finds, and ports
+    outside 1 to 65535 (443 when an entry gives none). Its argument names the variable.
   - C(pki_key_errors) lists what is wrong with a key type and size.
   - C(pki_covers) tells whether SANs cover a registry name; C(pki_split_sans) splits SANs
     into DNS names and IP addresses.
   - C(pki_ca_bundle) is the PEM of the fleet's CA in a PKI directory, followed during a CA
     rotation by the next CA's, for whatever verifies certificates of either. Its argument
     names another CA (C(data-ca), whose next one is C(data-ca-next)).
-  - C(pki_trust_plan) is what a host holds to trust the fleet's CA for every registry name:
-    the certs.d directory of each name (C(<name>:<port>), C(<name>) for port 443), the CA in
-    it (and the next CA while a rotation runs, whose file goes away after it), and the
-    C(/etc/hosts) block of the registries that give an C(address). Its arguments are the
+  - C(pki_trust_plan) is what a host holds to trust the fleet's CA for every registry name.
+    That is the certs.d directory of each name (C(<name>:<port>), C(<name>) for port 443),
+    the CA in it (and the next CA while a rotation runs, whose file goes away after it), and
+    the C(/etc/hosts) block of the registries that give an C(address). Its arguments are the
     certs.d root, the CA's PEM, the PKI directory (where the next CA is looked for) and
-    whether C(/etc/hosts) is managed; the result is M(dockhand.docker.host_files)'
+    whether C(/etc/hosts) is managed. The result holds M(dockhand.docker.host_files)'
     C(directories), C(files), C(absent) and C(blocks).
   - C(htpasswd) renders an htpasswd file with bcrypt hashes, keeping every existing hash
     whose password still matches at the wanted cost, so that an unchanged user list changes
