@@ -75,32 +75,29 @@ def pki_split_sans(names):
     return {"dns": [n for n in names if n not in ips], "ip": ips}
 
 
+def _ca_pem(pki_dir, name, required=True):
+    """<name>.crt of the PKI directory; None for a missing one that is not required (the next
+    CA outside a rotation)."""
+    path = os.path.join(str(pki_dir), f"{name}.crt")
+    if not required and not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="ascii") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise AnsibleFilterError(f"docker_pki_dir: cannot read {path}: {exc}") from exc
+
+
 def pki_ca_bundle(pki_dir, ca_name="ca"):
     """<ca>.crt, and <ca>-next.crt while a CA rotation runs: what a verifier trusts meanwhile."""
-    parts = []
-    current = f"{ca_name}.crt"
-    for name in (current, f"{ca_name}-next.crt"):
-        path = os.path.join(str(pki_dir), name)
-        if name == current or os.path.isfile(path):
-            try:
-                with open(path, encoding="ascii") as handle:
-                    parts.append(handle.read())
-            except OSError as exc:
-                raise AnsibleFilterError(f"docker_pki_dir: cannot read {path}: {exc}") from exc
-    return "".join(part if part.endswith("\n") else part + "\n" for part in parts)
+    parts = [_ca_pem(pki_dir, ca_name), _ca_pem(pki_dir, f"{ca_name}-next", required=False)]
+    return "".join(p if p.endswith("\n") else p + "\n" for p in parts if p is not None)
 
 
 def pki_trust_plan(registries, certs_d, ca_pem, pki_dir, manage_etc_hosts=True):
     """host_files' arguments for trusting the fleet's CA under every registry name; computed
     once per host, as the registry list it starts from is read from every host's variables."""
-    next_path = os.path.join(str(pki_dir), "ca-next.crt")
-    next_pem = None
-    if os.path.isfile(next_path):
-        try:
-            with open(next_path, encoding="ascii") as handle:
-                next_pem = handle.read()
-        except OSError as exc:
-            raise AnsibleFilterError(f"docker_pki_dir: cannot read {next_path}: {exc}") from exc
+    next_pem = _ca_pem(pki_dir, "ca-next", required=False)
     roots = []
     for registry in registries or []:
         name = f"{registry['name']}:{registry.get('port', 443)}"
@@ -112,7 +109,7 @@ def pki_trust_plan(registries, certs_d, ca_pem, pki_dir, manage_etc_hosts=True):
             files.append({"path": f"{root}/ca-next.crt", "mode": "0444", "content": next_pem})
     lines = []
     for registry in registries or []:
-        line = f"{registry.get('address') or ''} {registry['name']}"
+        line = f"{registry.get('address')} {registry['name']}"
         if registry.get("address") and line not in lines:
             lines.append(line)
     return {
